@@ -1,0 +1,68 @@
+"""sentencekit: dense text embeddings, API-compatible with sentence-transformers.
+
+Switch by changing one import::
+
+    from sentencekit import SentenceTransformer
+
+    model = SentenceTransformer("all-MiniLM-L6-v2")
+    embeddings = model.encode(["A man is eating food.", "A man is riding a horse."])
+
+Importing this package is cheap: torch, transformers and every optional dependency are imported only when a
+name that needs them is first used (PEP 562 lazy attributes).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "CacheError": "sentencekit.errors",
+    "IndexCorruptedError": "sentencekit.errors",
+    "InvalidInputError": "sentencekit.errors",
+    "MissingDependencyError": "sentencekit.errors",
+    "ModelFormatError": "sentencekit.errors",
+    "ModelNotFoundError": "sentencekit.errors",
+    "PackagedModelError": "sentencekit.errors",
+    "SentenceKitError": "sentencekit.errors",
+    "SentenceTransformer": "sentencekit.sentence_transformer",
+    "SimilarityFunction": "sentencekit.types",
+    "quantize_embeddings": "sentencekit.quantization",
+}
+_SUBMODULES = ("models", "util")
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from sentencekit import models, util
+    from sentencekit.errors import (
+        CacheError,
+        IndexCorruptedError,
+        InvalidInputError,
+        MissingDependencyError,
+        ModelFormatError,
+        ModelNotFoundError,
+        PackagedModelError,
+        SentenceKitError,
+    )
+    from sentencekit.quantization import quantize_embeddings
+    from sentencekit.sentence_transformer import SentenceTransformer
+    from sentencekit.types import SimilarityFunction
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"sentencekit.{name}")
+    else:
+        raise AttributeError(f"module 'sentencekit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
