@@ -1,0 +1,114 @@
+"""The batch loop: tokenize once, run the modules over token-length-sorted batches, restore input order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from sentencekit.encoding.batching import length_sorted_batches
+from sentencekit.modules import Module, Transformer
+
+__all__ = ["EncodePlan", "run_encode"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """Everything about one ``encode`` call except the texts, already validated."""
+
+    batch_size: int
+    device: torch.device
+    prompt: str | None = None
+    # 0 means "no prompt tokens to exclude"; computed once per prompt by the caller.
+    prompt_length: int = 0
+    output_value: str | None = "sentence_embedding"
+    normalize: bool = False
+    truncate_dim: int | None = None
+    max_batch_tokens: int | None = None
+    show_progress_bar: bool = False
+    to_cpu: bool = True
+
+
+def run_encode(modules: Sequence[Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
+    """Encode ``texts`` through ``modules`` (the first must be a :class:`Transformer`).
+
+    Each distinct text is encoded once. Returns a stacked tensor for sentence embeddings, else a list with one
+    item per text (token embedding tensors, or dicts of every output when ``output_value`` is ``None``).
+    """
+    transformer = modules[0]
+    if not isinstance(transformer, Transformer):
+        raise TypeError(f"The first module must be a Transformer to encode text, found {type(transformer).__name__}.")
+    if not texts:
+        return torch.empty((0, 0)) if plan.output_value == "sentence_embedding" else []
+    unique: dict[str, int] = {}
+    positions = [unique.setdefault(text, len(unique)) for text in texts]
+    distinct = list(unique)
+    if plan.prompt:
+        distinct = [plan.prompt + text for text in distinct]
+
+    tokenized = transformer.tokenize_unpadded(distinct)
+    if tokenized.num_truncated:
+        logger.warning(
+            "%d of %d texts are longer than max_seq_length=%d tokens and were truncated; raise "
+            "model.max_seq_length (up to the model's limit) or split long texts to keep their ends.",
+            tokenized.num_truncated,
+            len(distinct),
+            transformer.max_seq_length,
+        )
+    batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, plan.max_batch_tokens)
+    results: list[Any] = [None] * len(distinct)
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
+            ids = [tokenized.input_ids[i] for i in batch]
+            types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
+            features = transformer.collate(ids, types)
+            features = {name: value.to(plan.device) for name, value in features.items()}
+            if plan.prompt_length:
+                features["prompt_length"] = plan.prompt_length
+            for module in modules:
+                features = module(features)
+            for row, item in zip(batch.tolist(), _split_outputs(features, len(batch), plan)):
+                results[row] = item
+
+    ordered = [results[p] for p in positions]
+    if plan.output_value == "sentence_embedding":
+        return torch.stack(ordered)
+    return ordered
+
+
+def _split_outputs(features: dict[str, Any], size: int, plan: EncodePlan) -> list[Any]:
+    """Turn one batch's features into per-text outputs as ``plan.output_value`` asks."""
+    if plan.output_value == "sentence_embedding":
+        emb: Tensor = features["sentence_embedding"]
+        if plan.truncate_dim is not None:
+            emb = emb[:, : plan.truncate_dim]
+        if plan.normalize:
+            emb = F.normalize(emb, p=2, dim=1)
+        if plan.to_cpu:
+            emb = emb.cpu()
+        return list(emb)
+    if plan.output_value == "token_embeddings":
+        tokens: Tensor = features["token_embeddings"]
+        mask: Tensor = features["attention_mask"]
+        out = []
+        for row in range(size):
+            real = torch.nonzero(mask[row]).flatten()
+            end = int(real[-1]) + 1 if len(real) else 1
+            item = tokens[row, :end]
+            out.append(item.cpu() if plan.to_cpu else item)
+        return out
+    # output_value None: every tensor output, row by row
+    items: list[dict[str, Any]] = [{} for _ in range(size)]
+    for name, value in features.items():
+        is_rows = isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == size
+        for row in range(size):
+            items[row][name] = value[row] if is_rows else value
+    return items

@@ -1,0 +1,143 @@
+"""Read and write sentence-transformers model folders (legacy v2-v5 and v6 layouts).
+
+A folder holds ``modules.json`` (the module sequence), one sub-folder per module, and
+``config_sentence_transformers.json`` (prompts, similarity function, versions). A plain Hugging Face model folder
+(no ``modules.json``) becomes Transformer + mean Pooling, as in the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentencekit.errors import ModelFormatError
+from sentencekit.modules import MODULE_TYPES, Module, Pooling, Transformer
+from sentencekit.modules.base import read_json, write_json
+
+__all__ = ["ModelSettings", "load_modules", "load_settings", "save_folder"]
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_FILE = "config_sentence_transformers.json"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What ``config_sentence_transformers.json`` says about how to use the model."""
+
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    similarity_fn_name: str | None = None
+    truncate_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ModelFormatError(
+                f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts "
+                f"{sorted(self.prompts)}; add it to 'prompts' or remove it."
+            )
+
+
+def load_settings(folder: Path) -> ModelSettings:
+    """Read ``config_sentence_transformers.json`` if present (unknown keys such as versions are ignored)."""
+    path = folder / SETTINGS_FILE
+    if not path.is_file():
+        return ModelSettings()
+    data = read_json(path)
+    return ModelSettings(
+        prompts=dict(data.get("prompts") or {}),
+        default_prompt_name=data.get("default_prompt_name"),
+        similarity_fn_name=data.get("similarity_fn_name"),
+        truncate_dim=data.get("truncate_dim"),
+    )
+
+
+def load_modules(
+    folder: Path,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    tokenizer_kwargs: dict[str, Any] | None = None,
+    config_kwargs: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
+    cache_dir: str | None = None,
+) -> list[Module]:
+    """Build the module sequence a folder describes."""
+    transformer_args: dict[str, Any] = {
+        "model_kwargs": model_kwargs,
+        "tokenizer_kwargs": tokenizer_kwargs,
+        "config_kwargs": config_kwargs,
+        "trust_remote_code": trust_remote_code,
+        "cache_dir": cache_dir,
+    }
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        if not (folder / "config.json").is_file():
+            raise ModelFormatError(
+                f"{folder} is neither a sentence-transformers folder (no modules.json) nor a Hugging Face model "
+                "folder (no config.json). Point to the folder that holds these files."
+            )
+        logger.warning("%s has no modules.json: using it as a plain model with mean pooling.", folder)
+        transformer = Transformer.load(folder, **transformer_args)
+        return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")]
+
+    try:
+        import json
+
+        entries = json.loads(modules_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelFormatError(f"{modules_file} is not valid JSON ({exc}).") from exc
+    modules: list[Module] = []
+    for entry in sorted(entries, key=lambda e: e.get("idx", 0)):
+        type_name = str(entry.get("type", "")).rsplit(".", 1)[-1]
+        cls = MODULE_TYPES.get(type_name)
+        if cls is None:
+            raise ModelFormatError(
+                f"{modules_file} names module type {entry.get('type')!r}, which sentencekit does not provide; "
+                f"supported types: {sorted(MODULE_TYPES)}."
+            )
+        module_path = folder / entry.get("path", "")
+        if cls is Transformer:
+            module: Module = Transformer.load(module_path, **transformer_args)
+        else:
+            module = cls.load(module_path)
+        modules.append(module)
+    _wire_hidden_states(modules)
+    return modules
+
+
+def _wire_hidden_states(modules: list[Module]) -> None:
+    """Ask the Transformer for every layer's output when a later module needs it."""
+    if any(getattr(m, "needs_hidden_states", False) for m in modules):
+        for m in modules:
+            if isinstance(m, Transformer):
+                m.output_hidden_states = True
+
+
+def save_folder(
+    folder: Path,
+    modules: list[Module],
+    settings: ModelSettings,
+    versions: dict[str, str],
+) -> None:
+    """Write ``modules`` and ``settings`` in the legacy layout every reference version loads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for idx, module in enumerate(modules):
+        if isinstance(module, Transformer) and idx == 0:
+            sub = ""
+        else:
+            sub = f"{idx}_{type(module).__name__}"
+        module.save(folder / sub)
+        entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.reference_type})
+    write_json(folder / "modules.json", entries)
+    settings_data: dict[str, Any] = {
+        "__version__": versions,
+        "prompts": settings.prompts,
+        "default_prompt_name": settings.default_prompt_name,
+        "similarity_fn_name": settings.similarity_fn_name or "cosine",
+    }
+    if settings.truncate_dim is not None:
+        settings_data["truncate_dim"] = settings.truncate_dim
+    write_json(folder / SETTINGS_FILE, settings_data)

@@ -1,0 +1,251 @@
+"""The Transformer module: a Hugging Face encoder plus its tokenizer, producing token embeddings."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from sentencekit.errors import ModelFormatError
+from sentencekit.modules.base import Features, Module, read_json, write_json
+
+__all__ = ["TokenizedTexts", "Transformer"]
+
+logger = logging.getLogger(__name__)
+
+# Config file names the reference has used for this module over the years, newest first.
+_CONFIG_FILES = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+# Keys of the v6 layout that describe what we already assume (a text encoder's last hidden state).
+_V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "architecture")
+# Architectures whose encoder must be loaded alone (AutoModel would build the whole seq2seq model).
+_ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
+
+
+class TokenizedTexts:
+    """Unpadded token ids for a list of texts, ready to be sorted by length and collated into batches.
+
+    Attributes:
+        input_ids: One list of token ids per text.
+        token_type_ids: Segment ids per text when the tokenizer produces them, else ``None``.
+        num_truncated: How many texts were cut at ``max_seq_length``.
+    """
+
+    __slots__ = ("input_ids", "num_truncated", "token_type_ids")
+
+    def __init__(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None, num_truncated: int):
+        self.input_ids = input_ids
+        self.token_type_ids = token_type_ids
+        self.num_truncated = num_truncated
+
+    def lengths(self) -> list[int]:
+        """Token count of each text."""
+        return [len(ids) for ids in self.input_ids]
+
+
+class Transformer(Module):
+    """Wraps ``AutoModel`` and ``AutoTokenizer``: texts -> token ids -> ``token_embeddings``.
+
+    Args:
+        model_name_or_path: A local folder (or a Hub id that transformers can resolve) holding the model.
+        max_seq_length: Texts longer than this many tokens are truncated. ``None`` takes the smaller of the
+            tokenizer's ``model_max_length`` and the model's ``max_position_embeddings``.
+        model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"torch_dtype": torch.bfloat16}``).
+        tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
+        config_kwargs: Passed to ``AutoConfig.from_pretrained``.
+        cache_dir: Hugging Face cache folder used when ``model_name_or_path`` is a Hub id.
+        do_lower_case: Lower-case texts before tokenizing (for models trained on lower-cased text).
+        tokenizer_name_or_path: Load the tokenizer from elsewhere than the model.
+        trust_remote_code: Allow model code from the model folder (only for models you trust).
+    """
+
+    config_file: ClassVar[str] = "sentence_bert_config.json"
+    reference_type: ClassVar[str] = "sentence_transformers.models.Transformer"
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path,
+        max_seq_length: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | Path | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        super().__init__()
+        import transformers
+
+        common: dict[str, Any] = {"cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
+        source = str(model_name_or_path)
+        self.config = transformers.AutoConfig.from_pretrained(source, **common, **(config_kwargs or {}))
+        model_class = getattr(transformers, _ENCODER_ONLY_CLASSES.get(self.config.model_type, "AutoModel"))
+        self.auto_model = model_class.from_pretrained(source, config=self.config, **common, **(model_kwargs or {}))
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+            str(tokenizer_name_or_path or source), **common, **(tokenizer_kwargs or {})
+        )
+        self.do_lower_case = do_lower_case
+        self.max_seq_length = max_seq_length if max_seq_length is not None else self._default_max_length()
+        # Set by the model builder when a later module (WeightedLayerPooling) needs every layer's output.
+        self.output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
+        accepted = set(inspect.signature(self.auto_model.forward).parameters)
+        self._forward_inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
+
+    def _default_max_length(self) -> int:
+        limits = [self.tokenizer.model_max_length]
+        positions = getattr(self.config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            limits.append(positions)
+        return int(min(limits))
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input in tokens; longer texts are truncated."""
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if int(value) <= 0:
+            raise ValueError(f"max_seq_length must be a positive number of tokens, got {value}.")
+        self._max_seq_length = int(value)
+        self.tokenizer.model_max_length = int(value)
+
+    def get_word_embedding_dimension(self) -> int:
+        """Width of the token embeddings this module outputs."""
+        return int(self.config.hidden_size)
+
+    def get_config(self) -> dict[str, Any]:
+        """Legacy ``sentence_bert_config.json`` content: readable by every reference version."""
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+
+    # --- tokenization -------------------------------------------------------------------------------------
+
+    def tokenize_unpadded(self, texts: list[str]) -> TokenizedTexts:
+        """Tokenize ``texts`` (truncating at ``max_seq_length``) without padding, counting truncations."""
+        if self.do_lower_case:
+            texts = [t.lower() for t in texts]
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_seq_length,
+            return_attention_mask=False,
+            return_token_type_ids="token_type_ids" in self._forward_inputs,
+        )
+        encodings = getattr(enc, "encodings", None) or []
+        num_truncated = sum(1 for e in encodings if e.overflowing)
+        type_ids = enc.get("token_type_ids") if "token_type_ids" in self._forward_inputs else None
+        return TokenizedTexts(enc["input_ids"], type_ids, num_truncated)
+
+    def collate(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None = None) -> Features:
+        """Pad a batch of token id lists into tensors, on the tokenizer's padding side."""
+        width = max((len(ids) for ids in input_ids), default=0)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        left = self.tokenizer.padding_side == "left"
+        ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+        types = torch.zeros((len(input_ids), width), dtype=torch.long) if token_type_ids is not None else None
+        for row, seq in enumerate(input_ids):
+            span = slice(width - len(seq), width) if left else slice(0, len(seq))
+            ids[row, span] = torch.tensor(seq, dtype=torch.long)
+            mask[row, span] = 1
+            if types is not None and token_type_ids is not None:
+                types[row, span] = torch.tensor(token_type_ids[row], dtype=torch.long)
+        features: Features = {"input_ids": ids, "attention_mask": mask}
+        if types is not None:
+            features["token_type_ids"] = types
+        return features
+
+    def tokenize(self, texts: list[str]) -> Features:
+        """Tokenize and pad ``texts`` into one batch of tensors (the reference's ``tokenize``)."""
+        tokenized = self.tokenize_unpadded(list(texts))
+        return self.collate(tokenized.input_ids, tokenized.token_type_ids)
+
+    def prompt_length(self, prompt: str) -> int:
+        """Number of leading tokens a prompt occupies once prepended (its trailing special token excluded)."""
+        ids = self.tokenize_unpadded([prompt]).input_ids[0]
+        if ids and ids[-1] in set(self.tokenizer.all_special_ids):
+            return len(ids) - 1
+        return len(ids)
+
+    # --- forward / save / load ----------------------------------------------------------------------------
+
+    def forward(self, features: Features) -> Features:
+        """Run the encoder; adds ``token_embeddings`` (and ``all_layer_embeddings`` when asked for)."""
+        inputs = {name: features[name] for name in self._forward_inputs if name in features}
+        out = self.auto_model(**inputs, output_hidden_states=self.output_hidden_states, return_dict=True)
+        features["token_embeddings"] = out.last_hidden_state
+        if self.output_hidden_states:
+            features["all_layer_embeddings"] = out.hidden_states
+        return features
+
+    def save(self, path: str | Path) -> None:
+        """Save the encoder, tokenizer and ``sentence_bert_config.json`` into ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.auto_model.save_pretrained(str(path))
+        self.tokenizer.save_pretrained(str(path))
+        write_json(path / self.config_file, self.get_config())
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        path: str | Path,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        trust_remote_code: bool = False,
+        cache_dir: str | None = None,
+    ) -> Transformer:
+        """Load from a model folder in either the legacy (v2-v5) or the v6 layout."""
+        path = Path(path)
+        config: dict[str, Any] = {}
+        for name in _CONFIG_FILES:
+            if (path / name).is_file():
+                config = read_json(path / name)
+                break
+        task = config.pop("transformer_task", "feature-extraction")
+        if task != "feature-extraction":
+            raise ModelFormatError(
+                f"{path} holds a '{task}' transformer; SentenceTransformer needs 'feature-extraction'. "
+                "Load sequence-classification models with CrossEncoder instead."
+            )
+        for key in _V6_DESCRIPTIVE_KEYS:
+            config.pop(key, None)
+        # The reference stored pass-through arguments under several names over time; merge them.
+        kwargs: dict[str, dict[str, Any]] = {
+            "model_kwargs": {**config.pop("model_args", {}), **config.pop("model_kwargs", {})},
+            "tokenizer_kwargs": {**config.pop("tokenizer_args", {}), **config.pop("tokenizer_kwargs", {})},
+            "config_kwargs": {**config.pop("config_args", {}), **config.pop("config_kwargs", {})},
+        }
+        kwargs["tokenizer_kwargs"].update(config.pop("processor_kwargs", {}))
+        max_seq_length = config.pop("max_seq_length", None)
+        do_lower_case = bool(config.pop("do_lower_case", False))
+        if config:
+            logger.warning("Ignoring unknown keys in %s's transformer config: %s", path, sorted(config))
+        return cls(
+            path,
+            max_seq_length=max_seq_length,
+            model_kwargs={**kwargs["model_kwargs"], **(model_kwargs or {})},
+            tokenizer_kwargs={**kwargs["tokenizer_kwargs"], **(tokenizer_kwargs or {})},
+            config_kwargs={**kwargs["config_kwargs"], **(config_kwargs or {})},
+            cache_dir=cache_dir,
+            do_lower_case=do_lower_case,
+            trust_remote_code=trust_remote_code,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Transformer({{'max_seq_length': {self.max_seq_length}, 'do_lower_case': {self.do_lower_case}, "
+            f"'architecture': '{type(self.auto_model).__name__}'}})"
+        )

