@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -258,3 +259,37 @@ def test_importing_hub_is_cheap():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_hub_that_never_answers_costs_about_the_timeout(tmp_path):
+    """A real socket that accepts connections and never replies, standing in for a dropping firewall."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    code = (
+        "import time\n"
+        "from sentencekit.hub import resolve_model_path\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    resolve_model_path('acme/never-answered')\n"
+        "except OSError as exc:\n"
+        "    print(round(time.monotonic() - started, 2))\n"
+        "    print(exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in HF_ENV}
+    env.update(
+        HF_ENDPOINT=f"http://127.0.0.1:{server.getsockname()[1]}",
+        HF_HUB_ETAG_TIMEOUT="1",
+        HF_HUB_DISABLE_TELEMETRY="1",  # huggingface_hub would otherwise ask the endpoint for its agent list
+        HF_HUB_CACHE=str(tmp_path / "hf"),
+        SENTENCEKIT_HOME=str(tmp_path / "home"),
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+    finally:
+        server.close()
+    elapsed, *message = result.stdout.splitlines()
+    assert float(elapsed) < 5.0, result.stdout
+    assert any("Hugging Face Hub: unreachable (ReadTimeout" in line for line in message), result.stdout

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sentencekit import packaged
 from sentencekit.errors import ModelNotFoundError, PackagedModelError, SentenceKitError
-from sentencekit.registry import PACKAGED_SOURCES, expand_model_name, packaged_source
+from sentencekit.registry import FAMILIES, PACKAGED_SOURCES, expand_model_name, packaged_source
 
 __all__ = ["hf_cache_dir", "resolve_model_path", "select_hub_files"]
 
@@ -56,7 +56,9 @@ _OTHER_FRAMEWORK_PATTERNS = (
     "coreml/*",
 )
 _TRUE_VALUES = {"1", "on", "yes", "true"}
-_DEFAULT_TIMEOUT_S = 10.0  # huggingface_hub's own default for metadata requests
+# Seconds to wait for the Hub's metadata answers (HF_HUB_ETAG_TIMEOUT overrides). Shorter than
+# huggingface_hub's 10 s: they are small, and machines behind a dropping firewall should not wait long.
+_DEFAULT_TIMEOUT_S = 5.0
 
 
 def hf_cache_dir(cache_folder: str | os.PathLike[str] | None = None) -> Path:
@@ -352,6 +354,9 @@ def _hints(text: str, repo_id: str, local_files_only: bool) -> list[str]:
         hints.append(
             f"Check the name: a bare name is looked up as {repo_id!r} on the Hub; pass 'org/name' for others."
         )
+        similar = [m for f in FAMILIES for m in f.models if m.split("/")[1].lower() == text.lower()]
+        if similar:
+            hints.append(f"Did you mean {' or '.join(repr(m) for m in similar)}?")
     else:
         hints.append("Check the spelling of the Hub id.")
     hints.append("For a private or gated model, set HF_TOKEN or pass token='hf_...'.")

