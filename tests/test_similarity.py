@@ -14,6 +14,16 @@ from sentencekit.types import SimilarityFunction
 
 st_util = pytest.importorskip("sentence_transformers.util")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """These matrices are tiny: on a busy machine torch's thread pool only adds contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 MATRIX_FNS = ["cos_sim", "dot_score", "euclidean_sim", "manhattan_sim"]
 PAIRWISE_FNS = [
     "pairwise_cos_sim",
@@ -199,7 +209,7 @@ def test_similarity_fn_rejects_unknown_names():
 
 @pytest.mark.parametrize("name", MATRIX_FNS)
 def test_dimension_mismatch_is_a_clear_error(name):
-    with pytest.raises(InvalidInputError, match="dimension 4 .* dimension 3"):
+    with pytest.raises(InvalidInputError, match=r"dimension 4 .* dimension 3"):
         getattr(sk, name)(torch.randn(2, 4), torch.randn(2, 3))
 
 

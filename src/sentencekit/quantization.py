@@ -211,8 +211,9 @@ def _quantize_matrices(
 # ------------------------------------------------------------------------------------- quantized search
 
 
-def _dequantize(buckets: np.ndarray, precision: Precision, ranges: np.ndarray) -> np.ndarray:
+def _dequantize(buckets: np.ndarray, precision: Precision, ranges: np.ndarray | None) -> np.ndarray:
     """Map int8/uint8 buckets back to the lower edge of each bucket (float64)."""
+    assert ranges is not None  # checked by the caller
     ranges = ranges.astype(np.float32, copy=False)
     widths = (ranges[1] - ranges[0]) / 255
     widths = np.where(widths == 0, 1, widths)
@@ -334,14 +335,11 @@ def semantic_search_quantized(
     if not do_rescore:
         return hits
 
+    range_array = None if ranges is None else _to_numpy(ranges, "ranges")
     rescored = []
     for query, query_hits in zip(queries.astype(np.float64), hits, strict=True):
         ids = np.array([h["corpus_id"] for h in query_hits])
-        rows = (
-            _unpack(corpus[ids], prec, dim)
-            if packed
-            else _dequantize(corpus[ids], prec, _to_numpy(ranges, "ranges"))
-        )
+        rows = _unpack(corpus[ids], prec, dim) if packed else _dequantize(corpus[ids], prec, range_array)
         scores = rows @ query
         order = np.argsort(-scores, kind="stable")[:top_k]
         rescored.append([{"corpus_id": int(ids[i]), "score": float(scores[i])} for i in order])

@@ -1,0 +1,409 @@
+"""Exact nearest-neighbour search, paraphrase mining and fast community detection over embeddings.
+
+All three work in chunks, so memory stays bounded by ``chunk x corpus`` scores however large the inputs:
+
+=================================  ==========================================================================
+function                           returns
+=================================  ==========================================================================
+``semantic_search``                per query, the ``top_k`` best corpus rows as ``{"corpus_id", "score"}``
+``paraphrase_mining_embeddings``   the best-scoring unordered pairs ``[score, i, j]`` (``i < j``)
+``paraphrase_mining``              the same, encoding the sentences with a model first
+``community_detection``            groups of rows within ``threshold`` cosine of a centre (centre first)
+=================================  ==========================================================================
+
+Results are sorted best first. Equal scores are ordered, and cut at ``top_k``/``max_pairs``, smaller id
+first, so results never depend on the chunk sizes.
+
+Example:
+    >>> import torch
+    >>> corpus = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    >>> semantic_search(torch.tensor([[1.0, 0.1]]), corpus, top_k=2)
+    [[{'corpus_id': 0, 'score': 0.995...}, {'corpus_id': 2, 'score': 0.773...}]]
+
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from sentencekit.errors import InvalidInputError
+from sentencekit.similarity import ArrayLike, _take_rows, as_batch, cos_sim, dot_score, normalize_embeddings
+
+__all__ = ["community_detection", "paraphrase_mining", "paraphrase_mining_embeddings", "semantic_search"]
+
+logger = logging.getLogger(__name__)
+
+ScoreFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+class _Encoder(Protocol):
+    """What :func:`paraphrase_mining` needs from a model: ``SentenceTransformer.encode``."""
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> Any: ...
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+def _require_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _embeddings(x: ArrayLike, name: str) -> Tensor:
+    """``x`` as a 2-D tensor whose values are all finite."""
+    t = as_batch(x, name)
+    values = t.coalesce().values() if t.is_sparse else t
+    if values.is_floating_point():
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            if t.is_sparse:
+                bad_rows = t.coalesce().indices()[0][~finite.reshape(len(values), -1).all(dim=-1)]
+            else:
+                bad_rows = (~finite).any(dim=-1).nonzero().flatten()
+            shown = sorted(set(bad_rows.tolist()))
+            raise InvalidInputError(
+                f"{name} contains NaN or infinite values in rows {shown[:10]}"
+                f"{' ...' if len(shown) > 10 else ''}. "
+                "Such embeddings cannot be ranked: drop those rows or re-encode their texts."
+            )
+    return t
+
+
+def _check_same_dim(a: Tensor, b: Tensor, a_name: str, b_name: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise InvalidInputError(
+            f"{a_name} have dimension {a.shape[1]} but {b_name} have dimension {b.shape[1]}; encode "
+            "both with the same model (and the same truncate_dim)."
+        )
+
+
+def _scores(fn: ScoreFunction, a: Tensor, b: Tensor) -> Tensor:
+    scores = fn(a, b).detach()
+    if scores.shape != (a.shape[0], b.shape[0]):
+        raise ValueError(
+            f"score_function must return a ({a.shape[0]}, {b.shape[0]}) matrix of scores, got shape "
+            f"{tuple(scores.shape)}. Pass a matrix function such as cos_sim, not a pairwise one."
+        )
+    return scores if scores.is_floating_point() else scores.double()
+
+
+def _top_k(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Return the ``k`` best scores per row and their ids; on equal scores the smaller id wins.
+
+    ``torch.topk`` picks arbitrarily among scores tied at the cut-off; only the (rare) rows where that
+    happened are redone with a stable sort, so the result does not depend on chunk sizes or hardware.
+    """
+    k = min(k, scores.shape[1])
+    top, pos = torch.topk(scores, k, dim=1)
+    top_ids = ids.gather(1, pos)
+    kth = top[:, -1:]
+    cut = ((scores == kth).sum(dim=1) != (top == kth).sum(dim=1)).nonzero().flatten()
+    if len(cut):
+        row_scores, row_ids = scores[cut], ids[cut]
+        by_id = torch.argsort(row_ids, dim=1, stable=True)
+        row_scores, row_ids = row_scores.gather(1, by_id), row_ids.gather(1, by_id)
+        by_score = torch.argsort(row_scores, dim=1, descending=True, stable=True)[:, :k]
+        top[cut], top_ids[cut] = row_scores.gather(1, by_score), row_ids.gather(1, by_score)
+    return top, top_ids
+
+
+def _merge_top_k(
+    best: tuple[Tensor, Tensor] | None, scores: Tensor, first_id: int, k: int
+) -> tuple[Tensor, Tensor]:
+    """Fold a block of scores (columns ``first_id, first_id + 1, ...``) into the running top ``k`` per row."""
+    ids = torch.arange(first_id, first_id + scores.shape[1], device=scores.device).expand_as(scores)
+    if best is not None:
+        scores, ids = torch.cat([best[0], scores], dim=1), torch.cat([best[1], ids], dim=1)
+    return _top_k(scores, ids, k)
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+
+def semantic_search(
+    query_embeddings: ArrayLike,
+    corpus_embeddings: ArrayLike,
+    query_chunk_size: int = 100,
+    corpus_chunk_size: int = 500000,
+    top_k: int = 10,
+    score_function: ScoreFunction = cos_sim,
+) -> list[list[dict[str, int | float]]]:
+    """Find the ``top_k`` corpus embeddings that score highest against each query.
+
+    The score matrix is computed ``query_chunk_size x corpus_chunk_size`` at a time, keeping only the running
+    top ``k`` per query, so a corpus of millions fits in memory. The search is exact (brute force).
+
+    Args:
+        query_embeddings: ``(queries, dim)`` or a single ``(dim,)`` query; dense or sparse COO.
+        corpus_embeddings: ``(corpus, dim)``; dense or sparse COO.
+        query_chunk_size: Queries scored at once. Larger is faster and uses more memory.
+        corpus_chunk_size: Corpus rows scored at once. Larger is faster and uses more memory.
+        top_k: Results per query; a ``top_k`` above the corpus size returns the whole corpus.
+        score_function: ``f(a, b) -> (len(a), len(b))`` scores, higher is better. With the default
+            :func:`~sentencekit.similarity.cos_sim` each corpus chunk is normalized once.
+
+    Returns:
+        One list per query of ``{"corpus_id": int, "score": float}`` dicts, best first.
+
+    Raises:
+        InvalidInputError: On an empty corpus, mismatched dimensions, NaN/infinite values, or a non-positive
+            ``top_k`` or chunk size.
+
+    """
+    _require_positive(top_k=top_k, query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
+    corpus = _embeddings(corpus_embeddings, "corpus_embeddings")
+    queries = _embeddings(query_embeddings, "query_embeddings").to(corpus.device)
+    if corpus.numel() == 0:
+        raise InvalidInputError("corpus_embeddings is empty; there is nothing to search.")
+    _check_same_dim(queries, corpus, "query_embeddings", "corpus_embeddings")
+
+    # cos_sim would renormalize a corpus chunk for every query chunk; normalizing once gives the same scores
+    normalize = score_function is cos_sim
+    best: list[tuple[Tensor, Tensor] | None] = [None] * -(-len(queries) // query_chunk_size)
+    for c_start in range(0, len(corpus), corpus_chunk_size):
+        c_end = min(c_start + corpus_chunk_size, len(corpus))
+        chunk = _take_rows(corpus, c_start, c_end)
+        if normalize:
+            chunk = normalize_embeddings(chunk)
+        for n, q_start in enumerate(range(0, len(queries), query_chunk_size)):
+            q_chunk = _take_rows(queries, q_start, min(q_start + query_chunk_size, len(queries)))
+            if normalize:
+                scores = _scores(dot_score, normalize_embeddings(q_chunk), chunk)
+            else:
+                scores = _scores(score_function, q_chunk, chunk)
+            best[n] = _merge_top_k(best[n], scores, c_start, top_k)
+
+    results: list[list[dict[str, int | float]]] = []
+    for entry in best:
+        assert entry is not None  # every query chunk met at least one corpus chunk
+        for row_scores, row_ids in zip(entry[0].cpu().tolist(), entry[1].cpu().tolist(), strict=True):
+            ranked = sorted(zip(row_scores, row_ids, strict=True), key=lambda hit: (-hit[0], hit[1]))
+            results.append([{"corpus_id": i, "score": s} for s, i in ranked])
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- mining
+
+
+def paraphrase_mining(
+    model: _Encoder,
+    sentences: list[str],
+    show_progress_bar: bool = False,
+    batch_size: int = 32,
+    query_chunk_size: int = 5000,
+    corpus_chunk_size: int = 100000,
+    max_pairs: int = 500000,
+    top_k: int = 100,
+    score_function: ScoreFunction = cos_sim,
+    truncate_dim: int | None = None,
+    prompt_name: str | None = None,
+    prompt: str | None = None,
+) -> list[list[float | int]]:
+    """Encode ``sentences`` with ``model`` and return the most similar pairs among them.
+
+    See :func:`paraphrase_mining_embeddings` for the search; the other arguments go to ``model.encode``.
+
+    Args:
+        model: A :class:`~sentencekit.SentenceTransformer` (anything with its ``encode``).
+        sentences: The texts to compare with each other.
+        show_progress_bar: Show a progress bar while encoding.
+        batch_size: Texts encoded at once.
+        query_chunk_size: See :func:`paraphrase_mining_embeddings`.
+        corpus_chunk_size: See :func:`paraphrase_mining_embeddings`.
+        max_pairs: See :func:`paraphrase_mining_embeddings`.
+        top_k: See :func:`paraphrase_mining_embeddings`.
+        score_function: See :func:`paraphrase_mining_embeddings`.
+        truncate_dim: Truncate the embeddings to this many dimensions (``None``: the model's setting).
+        prompt_name: Name of one of the model's prompts to prepend to each sentence.
+        prompt: A literal prompt to prepend; takes precedence over ``prompt_name``.
+
+    Returns:
+        ``[score, i, j]`` triples with ``i < j`` indexing ``sentences``, best first.
+
+    """
+    embeddings = model.encode(
+        sentences,
+        show_progress_bar=show_progress_bar,
+        batch_size=batch_size,
+        convert_to_tensor=True,
+        truncate_dim=truncate_dim,
+        prompt_name=prompt_name,
+        prompt=prompt,
+    )
+    return paraphrase_mining_embeddings(
+        embeddings,
+        query_chunk_size=query_chunk_size,
+        corpus_chunk_size=corpus_chunk_size,
+        max_pairs=max_pairs,
+        top_k=top_k,
+        score_function=score_function,
+    )
+
+
+def paraphrase_mining_embeddings(
+    embeddings: ArrayLike,
+    query_chunk_size: int = 5000,
+    corpus_chunk_size: int = 100000,
+    max_pairs: int = 500000,
+    top_k: int = 100,
+    score_function: ScoreFunction = cos_sim,
+) -> list[list[float | int]]:
+    """Return the highest-scoring pairs of distinct embeddings, each unordered pair once.
+
+    Every embedding proposes its ``top_k`` best partners (itself excluded); of all proposed pairs the best
+    ``max_pairs`` are returned. ``score_function`` is assumed symmetric, since each pair is scored once.
+
+    Args:
+        embeddings: ``(n, dim)`` embeddings, dense or sparse COO.
+        query_chunk_size: Rows whose partners are searched at once. Lower it to save memory.
+        corpus_chunk_size: Candidate partners scored at once. Lower it to save memory.
+        max_pairs: At most this many pairs are returned.
+        top_k: Partners proposed per embedding.
+        score_function: ``f(a, b) -> (len(a), len(b))`` scores, higher is more similar.
+
+    Returns:
+        ``[score, i, j]`` triples with ``i < j``, sorted by score, best first.
+
+    Raises:
+        InvalidInputError: On NaN/infinite values or a non-positive ``top_k``, ``max_pairs`` or chunk size.
+
+    """
+    _require_positive(
+        top_k=top_k,
+        max_pairs=max_pairs,
+        query_chunk_size=query_chunk_size,
+        corpus_chunk_size=corpus_chunk_size,
+    )
+    emb = _embeddings(embeddings, "embeddings")
+    n = len(emb)
+    # the best pairs so far, as i * n + j keys (i < j) and their scores; at most max_pairs of them
+    kept_keys = torch.empty(0, dtype=torch.long, device=emb.device)
+    kept_scores: Tensor | None = None
+
+    for q_start in range(0, n, query_chunk_size):
+        q_end = min(q_start + query_chunk_size, n)
+        queries = _take_rows(emb, q_start, q_end)
+        best: tuple[Tensor, Tensor] | None = None
+        for c_start in range(0, n, corpus_chunk_size):
+            c_end = min(c_start + corpus_chunk_size, n)
+            scores = _scores(score_function, queries, _take_rows(emb, c_start, c_end))
+            # an embedding is not its own paraphrase: mask the diagonal that falls in this block
+            lo, hi = max(q_start, c_start), min(q_end, c_end)
+            if lo < hi:
+                diag = torch.arange(lo, hi, device=scores.device)
+                scores[diag - q_start, diag - c_start] = -torch.inf
+            best = _merge_top_k(best, scores, c_start, top_k)
+        assert best is not None
+        scores, partners = best
+        rows = torch.arange(q_start, q_end, device=partners.device).unsqueeze(1).expand_as(partners)
+        proposed = partners != rows  # the masked diagonal can only surface when a row has few partners
+        i, j = torch.minimum(rows, partners)[proposed], torch.maximum(rows, partners)[proposed]
+        keys = torch.cat([kept_keys, i * n + j])
+        pair_scores = scores[proposed] if kept_scores is None else torch.cat([kept_scores, scores[proposed]])
+        kept_keys, kept_scores = _best_unique_pairs(keys, pair_scores, max_pairs)
+
+    if kept_scores is None:
+        return []
+    triples = [
+        [score, key // n, key % n]
+        for key, score in zip(kept_keys.tolist(), kept_scores.tolist(), strict=True)
+    ]
+    triples.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return triples
+
+
+def _best_unique_pairs(keys: Tensor, scores: Tensor, max_pairs: int) -> tuple[Tensor, Tensor]:
+    """Drop repeated pair keys (keeping the first score seen) and keep the ``max_pairs`` best."""
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    positions = torch.arange(len(keys), device=keys.device)
+    first = torch.full((len(unique),), len(keys), device=keys.device).scatter_reduce(
+        0, inverse, positions, reduce="amin"
+    )
+    keys, scores = keys[first], scores[first]
+    if len(keys) > max_pairs:
+        top, top_keys = _top_k(scores.unsqueeze(0), keys.unsqueeze(0), max_pairs)
+        scores, keys = top[0], top_keys[0]
+    return keys, scores
+
+
+# ----------------------------------------------------------------------------------------- communities
+
+
+def community_detection(
+    embeddings: ArrayLike,
+    threshold: float = 0.75,
+    min_community_size: int = 10,
+    batch_size: int = 1024,
+    show_progress_bar: bool = False,
+) -> list[list[int]]:
+    """Greedy "fast clustering": group embeddings around centres they are close to.
+
+    1. Every embedding with at least ``min_community_size`` embeddings (itself included) at cosine similarity
+       ``>= threshold`` is a candidate centre; its community is those embeddings, most similar first.
+    2. Candidates are visited largest first (ties: lower index first). A candidate whose centre already
+       belongs to a community is skipped; otherwise the members not yet taken form a community if they are
+       still at least ``min_community_size``.
+
+    Only ``batch_size x n`` scores are held at a time: step 1 keeps counts only, and step 2 recomputes the
+    rows of the candidates it visits, ``batch_size`` at a time.
+
+    Args:
+        embeddings: ``(n, dim)`` embeddings, dense or sparse COO.
+        threshold: Minimum cosine similarity to a centre.
+        min_community_size: Smallest community returned.
+        batch_size: Rows scored at once.
+        show_progress_bar: Show progress of step 1.
+
+    Returns:
+        Communities as lists of row indices, largest first; the first index of each is its centre.
+
+    Raises:
+        InvalidInputError: On NaN/infinite values or a non-positive ``min_community_size`` or ``batch_size``.
+
+    """
+    _require_positive(min_community_size=min_community_size, batch_size=batch_size)
+    emb = _embeddings(embeddings, "embeddings")
+    n = len(emb)
+    if n < min_community_size:
+        return []
+    emb = normalize_embeddings(emb)
+    # compared as float32, so that a threshold such as 0.8 means the same for float32 and float64 scores
+    limit = torch.tensor(threshold, dtype=torch.float32, device=emb.device)
+
+    counts = torch.empty(n, dtype=torch.long)
+    for start in tqdm(range(0, n, batch_size), desc="Finding clusters", disable=not show_progress_bar):
+        block = _take_rows(emb, start, min(start + batch_size, n))
+        counts[start : start + batch_size] = (dot_score(block, emb) >= limit).sum(dim=1).cpu()
+    qualified = (counts >= min_community_size).nonzero().flatten()
+    # largest first; a stable sort keeps equal sizes in index order
+    centres = qualified[torch.sort(counts[qualified], descending=True, stable=True).indices].tolist()
+
+    taken = np.zeros(n, dtype=bool)
+    communities: list[list[int]] = []
+    for start in range(0, len(centres), batch_size):
+        batch = [c for c in centres[start : start + batch_size] if not taken[c]]
+        if not batch:
+            continue
+        rows = torch.tensor(batch, device=emb.device)
+        scores = dot_score(emb.index_select(0, rows), emb)
+        for centre, row in zip(batch, scores, strict=True):
+            if taken[centre]:
+                continue
+            members = (row >= limit).nonzero().flatten()
+            members = members[torch.sort(row[members], descending=True, stable=True).indices].cpu().numpy()
+            free = members[~taken[members]]
+            if len(free) >= min_community_size:
+                community = [centre, *(int(m) for m in free if m != centre)]
+                communities.append(community)
+                taken[community] = True
+    communities.sort(key=len, reverse=True)
+    return communities

@@ -1,0 +1,47 @@
+"""Helpers for working with embeddings: similarity, search, mining and quantization.
+
+The same names as ``sentence_transformers.util``, so ``from sentencekit import util`` is a drop-in switch.
+"""
+
+from __future__ import annotations
+
+from sentencekit.quantization import quantize_embeddings, semantic_search_quantized
+from sentencekit.search import (
+    community_detection,
+    paraphrase_mining,
+    paraphrase_mining_embeddings,
+    semantic_search,
+)
+from sentencekit.similarity import (
+    cos_sim,
+    dot_score,
+    euclidean_sim,
+    manhattan_sim,
+    normalize_embeddings,
+    pairwise_angle_sim,
+    pairwise_cos_sim,
+    pairwise_dot_score,
+    pairwise_euclidean_sim,
+    pairwise_manhattan_sim,
+)
+from sentencekit.types import SimilarityFunction
+
+__all__ = [
+    "SimilarityFunction",
+    "community_detection",
+    "cos_sim",
+    "dot_score",
+    "euclidean_sim",
+    "manhattan_sim",
+    "normalize_embeddings",
+    "pairwise_angle_sim",
+    "pairwise_cos_sim",
+    "pairwise_dot_score",
+    "pairwise_euclidean_sim",
+    "pairwise_manhattan_sim",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
+    "quantize_embeddings",
+    "semantic_search",
+    "semantic_search_quantized",
+]
