@@ -342,3 +342,18 @@ def test_community_detection_bad_input():
     emb[5] = float("nan")
     with pytest.raises(InvalidInputError, match=r"rows \[5\]"):
         community_detection(emb, min_community_size=2)
+
+
+# ------------------------------------------------------------------------------------------ public namespace
+
+
+def test_util_namespace_matches_the_reference_names():
+    from sentencekit import util
+
+    assert util.__all__ == sorted(util.__all__)
+    public = {name for name in vars(util) if not name.startswith("_") and name != "annotations"}
+    assert public == set(util.__all__)
+    ours_only = {"semantic_search_quantized"}
+    assert set(util.__all__) - ours_only <= set(st_util.__all__)
+    assert util.semantic_search is semantic_search
+    assert util.quantize_embeddings is __import__("sentencekit").quantize_embeddings

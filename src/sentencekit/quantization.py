@@ -238,7 +238,7 @@ def _unpack(packed: np.ndarray, precision: Precision, dim: int) -> np.ndarray:
 def _negative_hamming(a: Tensor, b: Tensor) -> Tensor:
     """``-hamming(a[i], b[j])`` for packed uint8 bit rows (a score: higher is closer)."""
     xor = torch.bitwise_xor(a.unsqueeze(1), b.unsqueeze(0))  # (n, m, bytes)
-    ones = torch.zeros(xor.shape[:2], dtype=torch.int32)
+    ones = torch.zeros(xor.shape[:2], dtype=torch.int32, device=xor.device)
     for shift in range(8):
         ones += ((xor >> shift) & 1).sum(dim=-1, dtype=torch.int32)
     return -ones.to(torch.float32)
