@@ -1,0 +1,125 @@
+"""Knowledge distillation: how close a student's embeddings are to a teacher's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sentencekit.evaluation._embeddings import encode_texts
+from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, evaluation_context
+
+__all__ = ["MSEEvaluator"]
+
+logger = logging.getLogger(__name__)
+
+
+class MSEEvaluator(SentenceEvaluator):
+    """Mean squared error (x100) between teacher embeddings of sources and student embeddings of targets.
+
+    ======================  =====================================================
+    input                   meaning
+    ======================  =====================================================
+    ``source_sentences``    texts the teacher embeds (once, at construction)
+    ``target_sentences``    texts the evaluated model embeds; often translations
+    ======================  =====================================================
+
+    The classic use is multilingual distillation: a teacher embeds English sentences, the student embeds their
+    translations, and training pulls the student towards the teacher. Pass the same list twice to distill a
+    smaller model on one language. Teacher and student must produce embeddings of the same size.
+
+    Returned key: ``negative_mse`` (``-100 * mean((teacher - student)^2)``, negated so that greater is
+    better), which is also ``primary_metric``.
+
+    Args:
+        source_sentences: Texts for the teacher.
+        target_sentences: Texts for the evaluated model, aligned with ``source_sentences``.
+        teacher_model: The model whose embeddings are the target; encoded once, here.
+        show_progress_bar: Show the encoding progress bar.
+        batch_size: Encoding batch size.
+        name: Prefix of the returned keys and part of the CSV file name.
+        write_csv: Append a row to ``mse_evaluation_{name}_results.csv`` when called with an ``output_path``.
+        truncate_dim: Keep only the first ``truncate_dim`` dimensions of both teacher and student embeddings.
+
+    Example:
+        ::
+
+            from sentencekit.evaluation import MSEEvaluator
+
+            evaluator = MSEEvaluator(english, german, teacher_model=teacher, name="en-de")
+            evaluator(student)["en-de_negative_mse"]  # closer to 0 is better
+
+    """
+
+    def __init__(
+        self,
+        source_sentences: Sequence[str],
+        target_sentences: Sequence[str],
+        teacher_model: Any = None,
+        show_progress_bar: bool = False,
+        batch_size: int = 32,
+        name: str = "",
+        write_csv: bool = True,
+        truncate_dim: int | None = None,
+    ) -> None:
+        super().__init__(name)
+        if len(source_sentences) != len(target_sentences):
+            raise ValueError(
+                f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
+                "must have the same length"
+            )
+        if teacher_model is None:
+            raise ValueError("MSEEvaluator needs a teacher_model to embed the source sentences")
+        self.target_sentences = list(target_sentences)
+        self.show_progress_bar = show_progress_bar
+        self.batch_size = batch_size
+        self.write_csv = write_csv
+        self.truncate_dim = truncate_dim
+        self.csv_file = f"mse_evaluation_{name}_results.csv"  # "_" even without a name, as the reference
+        self.csv_headers = ["epoch", "steps", "MSE"]
+        self.primary_metric = "negative_mse"
+        (self.source_embeddings,) = encode_texts(
+            teacher_model,
+            list(source_sentences),
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            truncate_dim=truncate_dim,
+        )
+
+    def __call__(
+        self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
+        """Encode the target sentences and return the negated MSE (x100) to the teacher embeddings."""
+        (targets,) = encode_texts(
+            model,
+            self.target_sentences,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            truncate_dim=self.truncate_dim,
+        )
+        if targets.shape != self.source_embeddings.shape:
+            raise ValueError(
+                f"student embeddings have shape {tuple(targets.shape)} but the teacher's have "
+                f"{tuple(self.source_embeddings.shape)}; use models (or a truncate_dim) with the same size"
+            )
+        teacher = self.source_embeddings.to(targets.device)
+        mse = 100 * ((teacher - targets) ** 2).mean().item()
+        logger.info(
+            "MSEEvaluator on the %s dataset%s: MSE (x100) %.4f",
+            self.name or "unnamed",
+            evaluation_context(epoch, steps, self.truncate_dim),
+            mse,
+        )
+        if output_path is not None and self.write_csv:
+            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, mse])
+        self.primary_metric = "negative_mse"
+        return self.prefix_name_to_metrics({"negative_mse": -mse}, self.name)
+
+    @property
+    def description(self) -> str:
+        """Label used in reports."""
+        return "Knowledge Distillation"
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """``truncate_dim`` when set."""
+        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
