@@ -11,6 +11,7 @@ each evaluator asks for, which checks that every evaluator encodes each distinct
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -447,3 +448,64 @@ def test_public_names():
         "NanoBEIREvaluator",
     }
     assert module.SimilarityFunction("dot") is module.SimilarityFunction.DOT_PRODUCT
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def cli(monkeypatch, encoder, capsys):
+    from sentencekit.cli import eval as eval_command
+    from sentencekit.cli.main import main
+
+    monkeypatch.setattr(eval_command, "load_model", lambda name, device: encoder)
+
+    def run(*argv):
+        code = main(["eval", *map(str, argv)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_cli_sts_prints_a_table_and_writes_json(cli, encoder, sts, tmp_path):
+    path = DATA_DIR / "stsb" / "stsb-en-test.csv"
+    code, out, _ = cli("sts", path, "--model", "m", "--limit", 200, "--output", tmp_path / "r.json")
+    assert code == 0
+    assert "* spearman_cosine" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["primary_metric"] == "spearman_cosine" and report["pairs"] == 200
+    assert report["metrics"] == pytest.approx(ours.EmbeddingSimilarityEvaluator(*sts)(encoder))
+
+
+def test_cli_retrieval_pairs_triplets_and_mining(cli, tmp_path):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs = {"d1": "A man is playing a guitar.", "d2": "A dog runs in the park.", "d3": "Stocks fell sharply."}
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in docs.items()))
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "Someone plays music."}))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    code, out, _ = cli("retrieval", beir, "--model", "m", "--name", "toy")
+    assert code == 0 and "* toy_cosine_ndcg@10" in out and "toy_cosine_recall@100" in out
+
+    quora = DATA_DIR / "quora_duplicates" / "test.tsv"
+    code, out, _ = cli(
+        "pairs", quora, "--model", "m", "--limit", 300, "--similarity", "cosine", "--similarity", "dot"
+    )
+    assert code == 0 and "* max_ap" in out
+    code, out, _ = cli("paraphrase-mining", quora, "--model", "m", "--limit", 300, "--top-k", 10)
+    assert code == 0 and "* average_precision" in out
+    triplets = DATA_DIR / "snli" / "snli_test_triplets.tsv"
+    code, out, _ = cli("triplets", triplets, "--model", "m", "--limit", 200)
+    assert code == 0 and "* cosine_accuracy" in out
+
+
+def test_cli_reports_bad_input(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,1\nc,d,high\n")
+    code, _, err = cli("sts", bad, "--model", "m")
+    assert code == 2 and "score 'high' is not a number" in err
+    code, _, err = cli("sts", tmp_path / "missing.csv", "--model", "m")
+    assert code == 2 and "not found" in err
+    with pytest.raises(SystemExit):
+        cli("sts", bad, "--model", "m", "--limit", 0)
