@@ -153,6 +153,8 @@ def test_semantic_search_bad_input():
         semantic_search(torch.full((1, 8), float("inf")), corpus)
     with pytest.raises(InvalidInputError, match=r"rows \[2, 7\]"):
         semantic_search(queries, with_nan.to_sparse())
+    huge = torch.full((3, 8), 3e38)  # finite, though their sum overflows: must not be mistaken for inf
+    assert [h["corpus_id"] for h in semantic_search(huge[:1], huge, top_k=2)[0]] == [0, 1]
     with pytest.raises(ValueError, match="matrix"):
         semantic_search(queries, corpus, score_function=lambda a, b: (a * b[: len(a)]).sum(-1))
 

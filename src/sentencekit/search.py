@@ -62,20 +62,18 @@ def _embeddings(x: ArrayLike, name: str) -> Tensor:
     """``x`` as a 2-D tensor whose values are all finite."""
     t = as_batch(x, name)
     values = t.coalesce().values() if t.is_sparse else t
-    if values.is_floating_point():
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            if t.is_sparse:
-                bad_rows = t.coalesce().indices()[0][~finite.reshape(len(values), -1).all(dim=-1)]
-            else:
-                bad_rows = (~finite).any(dim=-1).nonzero().flatten()
-            shown = sorted(set(bad_rows.tolist()))
-            raise InvalidInputError(
-                f"{name} contains NaN or infinite values in rows {shown[:10]}"
-                f"{' ...' if len(shown) > 10 else ''}. "
-                "Such embeddings cannot be ranked: drop those rows or re-encode their texts."
-            )
-    return t
+    # a NaN or infinity makes the sum non-finite: one cheap reduction, and the full check only if it fires
+    if not values.is_floating_point() or bool(torch.isfinite(values.sum())):
+        return t
+    finite = torch.isfinite(values).reshape(len(values), -1).all(dim=-1)
+    if bool(finite.all()):  # the sum merely overflowed
+        return t
+    bad_rows = t.coalesce().indices()[0][~finite] if t.is_sparse else (~finite).nonzero().flatten()
+    shown = sorted(set(bad_rows.tolist()))
+    raise InvalidInputError(
+        f"{name} contains NaN or infinite values in rows {shown[:10]}{' ...' if len(shown) > 10 else ''}. "
+        "Such embeddings cannot be ranked: drop those rows or re-encode their texts."
+    )
 
 
 def _check_same_dim(a: Tensor, b: Tensor, a_name: str, b_name: str) -> None:
@@ -103,10 +101,10 @@ def _top_k(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
     happened are redone with a stable sort, so the result does not depend on chunk sizes or hardware.
     """
     k = min(k, scores.shape[1])
-    top, pos = torch.topk(scores, k, dim=1)
-    top_ids = ids.gather(1, pos)
-    kth = top[:, -1:]
-    cut = ((scores == kth).sum(dim=1) != (top == kth).sum(dim=1)).nonzero().flatten()
+    # one extra place shows whether the k-th score is tied with one that did not make the cut
+    top, pos = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
+    cut = (top[:, k] == top[:, k - 1]).nonzero().flatten() if top.shape[1] > k else top.new_empty(0)
+    top, top_ids = top[:, :k], ids.gather(1, pos[:, :k])
     if len(cut):
         row_scores, row_ids = scores[cut], ids[cut]
         by_id = torch.argsort(row_ids, dim=1, stable=True)
@@ -121,9 +119,11 @@ def _merge_top_k(
 ) -> tuple[Tensor, Tensor]:
     """Fold a block of scores (columns ``first_id, first_id + 1, ...``) into the running top ``k`` per row."""
     ids = torch.arange(first_id, first_id + scores.shape[1], device=scores.device).expand_as(scores)
-    if best is not None:
-        scores, ids = torch.cat([best[0], scores], dim=1), torch.cat([best[1], ids], dim=1)
-    return _top_k(scores, ids, k)
+    # reduce the block first, so that only (rows, 2k) values are ever concatenated
+    top, top_ids = _top_k(scores, ids, k)
+    if best is None:
+        return top, top_ids
+    return _top_k(torch.cat([best[0], top], dim=1), torch.cat([best[1], top_ids], dim=1), k)
 
 
 # ------------------------------------------------------------------------------------------------ search
