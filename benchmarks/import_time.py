@@ -1,7 +1,8 @@
 """Time `import sentencekit` against `import sentence_transformers`, each in fresh processes.
 
 Usage: python benchmarks/import_time.py [--repeat 5] [--json results/import_time.json]
-Reports the median wall time of `python -c "import X"` minus that of `python -c "pass"` (interpreter start-up).
+Reports the median wall time of `python -c "import X"` minus that of `python -c "pass"`
+(the interpreter start-up).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     base = _time("pass", args.repeat)
-    results = {"machine": f"{platform.machine()} {platform.processor()} python {platform.python_version()}",
-               "interpreter_start_s": round(base, 4)}
+    results = {
+        "machine": f"{platform.machine()} {platform.processor()} python {platform.python_version()}",
+        "interpreter_start_s": round(base, 4),
+    }
     for module in ("sentencekit", "sentence_transformers"):
         try:
             results[module] = round(_time(f"import {module}", args.repeat) - base, 4)

@@ -20,20 +20,27 @@ QUERIES = [
 
 
 def main(model_name: str = "all-MiniLM-L6-v2") -> None:
+    """Load ``model_name``, embed the bundled corpus and print the top 3 documents for each query."""
     corpus = Path(__file__).with_name("corpus.txt").read_text(encoding="utf-8").splitlines()
     start = time.perf_counter()
     model = SentenceTransformer(model_name)
-    print(f"Loaded {model_name} in {time.perf_counter() - start:.1f}s "
-          f"({model.get_sentence_embedding_dimension()} dimensions, device {model.device})")
+    print(
+        f"Loaded {model_name} in {time.perf_counter() - start:.1f}s "
+        f"({model.get_sentence_embedding_dimension()} dimensions, device {model.device})"
+    )
     start = time.perf_counter()
     doc_emb = model.encode_document(corpus, normalize_embeddings=True)
     query_emb = model.encode_query(QUERIES, normalize_embeddings=True)
-    print(f"Encoded {len(corpus)} documents and {len(QUERIES)} queries in {time.perf_counter() - start:.2f}s\n")
+    print(
+        f"Encoded {len(corpus)} documents and {len(QUERIES)} queries in {time.perf_counter() - start:.2f}s\n"
+    )
     scores = model.similarity(query_emb, doc_emb)
-    for query, row in zip(QUERIES, scores):
+    for query, row in zip(QUERIES, scores, strict=True):
         print(f"Query: {query}")
         top = row.topk(3)
-        for rank, (score, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+        for rank, (score, idx) in enumerate(
+            zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1
+        ):
             print(f"  {rank}. {score:.4f}  {corpus[idx]}")
         print()
 

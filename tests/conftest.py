@@ -11,11 +11,61 @@ import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-WORDS = (
-    "the a an is are was of to and in on for with man woman child dog cat horse food pasta guitar plays "
-    "playing eats eating rides riding walks running street car red blue green small large quick brown fox "
-    "jumps over lazy search query passage document sentence embedding model test hello world"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "was",
+    "of",
+    "to",
+    "and",
+    "in",
+    "on",
+    "for",
+    "with",
+    "man",
+    "woman",
+    "child",
+    "dog",
+    "cat",
+    "horse",
+    "food",
+    "pasta",
+    "guitar",
+    "plays",
+    "playing",
+    "eats",
+    "eating",
+    "rides",
+    "riding",
+    "walks",
+    "running",
+    "street",
+    "car",
+    "red",
+    "blue",
+    "green",
+    "small",
+    "large",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "search",
+    "query",
+    "passage",
+    "document",
+    "sentence",
+    "embedding",
+    "model",
+    "test",
+    "hello",
+    "world",
+]
 
 
 def _write_tiny_bert(folder: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
@@ -70,7 +120,7 @@ def tiny_hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_texts() -> list[str]:
-    """Short and long texts, with duplicates, an empty string and a text longer than the tiny models' limit."""
+    """Short and long texts, a duplicate, an empty string and a text longer than the tiny models' limit."""
     base = [
         "A man is eating food.",
         "A man is eating a piece of bread.",

@@ -15,8 +15,10 @@ N = 240  # >= 200 sentences, as the acceptance asks; kept small for the default 
 
 @pytest.fixture(scope="module")
 def models(minilm_path):
-    return (SentenceTransformer(str(minilm_path), device="cpu"),
-            st.SentenceTransformer(str(minilm_path), device="cpu"))
+    return (
+        SentenceTransformer(str(minilm_path), device="cpu"),
+        st.SentenceTransformer(str(minilm_path), device="cpu"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,15 @@ def texts():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"normalize_embeddings": True}, {"truncate_dim": 128}, {"truncate_dim": 128, "normalize_embeddings": True},
-     {"prompt": "query: "}, {"batch_size": 1}, {"batch_size": 7}],
+    [
+        {},
+        {"normalize_embeddings": True},
+        {"truncate_dim": 128},
+        {"truncate_dim": 128, "normalize_embeddings": True},
+        {"prompt": "query: "},
+        {"batch_size": 1},
+        {"batch_size": 7},
+    ],
     ids=str,
 )
 def test_embeddings_match_reference(models, texts, kwargs):
@@ -46,8 +55,9 @@ def test_quantized_codes_match_reference(models, texts, precision):
     assert a.dtype == b.dtype and a.shape == b.shape
     # The quantizer itself is bit-identical: same floats in, same codes out.
     floats = ref.encode(texts)
-    np.testing.assert_array_equal(quantize_embeddings(floats, precision=precision),
-                                  st.quantize_embeddings(floats, precision=precision))
+    np.testing.assert_array_equal(
+        quantize_embeddings(floats, precision=precision), st.quantize_embeddings(floats, precision=precision)
+    )
     # End to end, batches differ (we sort by tokens, the reference by characters), so floats differ by ~1e-7;
     # a component sitting on an int8 bucket edge can land one step away. Sign bits never flip at this size.
     steps = np.abs(a.astype(np.int32) - b.astype(np.int32))
@@ -61,7 +71,7 @@ def test_token_embeddings_match_reference(models, texts):
     ours, ref = models
     a = ours.encode(texts[:50], output_value="token_embeddings")
     b = ref.encode(texts[:50], output_value="token_embeddings")
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.shape == y.shape
         assert float((x - y).abs().max()) <= 1e-5
 

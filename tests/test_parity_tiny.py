@@ -37,8 +37,13 @@ def test_pooling_modes_match_reference_both_ways(tiny_hf_folder, sample_texts, t
 
 def test_dense_layernorm_normalize_stack(tiny_hf_folder, sample_texts, tmp_path):
     torch.manual_seed(1)
-    modules = [Pooling(32), Dense(32, 16), Dense(16, 8, bias=False, activation_function=torch.nn.GELU()),
-               LayerNorm(8), Normalize()]
+    modules = [
+        Pooling(32),
+        Dense(32, 16),
+        Dense(16, 8, bias=False, activation_function=torch.nn.GELU()),
+        LayerNorm(8),
+        Normalize(),
+    ]
     ours = _ours(tiny_hf_folder, modules)
     ours.save(tmp_path / "m")
     ref = st.SentenceTransformer(str(tmp_path / "m"), device="cpu")
@@ -52,8 +57,7 @@ def test_dense_layernorm_normalize_stack(tiny_hf_folder, sample_texts, tmp_path)
 
 def test_weighted_layer_pooling(tiny_hf_folder, sample_texts, tmp_path):
     torch.manual_seed(2)
-    wlp = WeightedLayerPooling(32, num_hidden_layers=2, layer_start=1,
-                               layer_weights=torch.tensor([0.3, 0.7]))
+    wlp = WeightedLayerPooling(32, num_hidden_layers=2, layer_start=1, layer_weights=torch.tensor([0.3, 0.7]))
     ours = _ours(tiny_hf_folder, [wlp, Pooling(32)])
     ours[0].output_hidden_states = True
     ours.save(tmp_path / "w")
@@ -100,8 +104,10 @@ def test_token_embeddings_and_batch_sizes(tiny_hf_folder, sample_texts):
     a = ours.encode(sample_texts, output_value="token_embeddings")
     b = ref.encode(sample_texts, output_value="token_embeddings")
     assert len(a) == len(b) == len(sample_texts)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.shape == y.shape
         torch.testing.assert_close(x, y, atol=1e-5, rtol=0)
     for bs in (1, 3, 7, 64):
-        np.testing.assert_allclose(ours.encode(sample_texts, batch_size=bs), ref.encode(sample_texts), atol=1e-5)
+        np.testing.assert_allclose(
+            ours.encode(sample_texts, batch_size=bs), ref.encode(sample_texts), atol=1e-5
+        )

@@ -1,7 +1,8 @@
 """Read and write sentence-transformers model folders (legacy v2-v5 and v6 layouts).
 
 A folder holds ``modules.json`` (the module sequence), one sub-folder per module, and
-``config_sentence_transformers.json`` (prompts, similarity function, versions). A plain Hugging Face model folder
+``config_sentence_transformers.json`` (prompts, similarity function, versions). A plain Hugging Face model
+folder
 (no ``modules.json``) becomes Transformer + mean Pooling, as in the reference.
 """
 
@@ -75,8 +76,8 @@ def load_modules(
     if not modules_file.is_file():
         if not (folder / "config.json").is_file():
             raise ModelFormatError(
-                f"{folder} is neither a sentence-transformers folder (no modules.json) nor a Hugging Face model "
-                "folder (no config.json). Point to the folder that holds these files."
+                f"{folder} is neither a sentence-transformers folder (no modules.json) nor a Hugging Face "
+                "model folder (no config.json). Point to the folder that holds these files."
             )
         logger.warning("%s has no modules.json: using it as a plain model with mean pooling.", folder)
         transformer = Transformer.load(folder, **transformer_args)
@@ -94,8 +95,8 @@ def load_modules(
         cls = MODULE_TYPES.get(type_name)
         if cls is None:
             raise ModelFormatError(
-                f"{modules_file} names module type {entry.get('type')!r}, which sentencekit does not provide; "
-                f"supported types: {sorted(MODULE_TYPES)}."
+                f"{modules_file} names module type {entry.get('type')!r}, which sentencekit does "
+                f"not provide; supported types: {sorted(MODULE_TYPES)}."
             )
         module_path = folder / entry.get("path", "")
         if cls is Transformer:
@@ -125,10 +126,7 @@ def save_folder(
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for idx, module in enumerate(modules):
-        if isinstance(module, Transformer) and idx == 0:
-            sub = ""
-        else:
-            sub = f"{idx}_{type(module).__name__}"
+        sub = "" if isinstance(module, Transformer) and idx == 0 else f"{idx}_{type(module).__name__}"
         module.save(folder / sub)
         entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.reference_type})
     write_json(folder / "modules.json", entries)

@@ -1,4 +1,4 @@
-"""Which prompt ``encode_query`` / ``encode_document`` use: the model's own config first, then the registry."""
+"""Which prompt ``encode_query`` / ``encode_document`` use: the model's config first, then the registry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SentenceTransformer: the facade users know. It delegates loading, encoding and similarity to their modules."""
+"""SentenceTransformer: the facade users know; it delegates loading, encoding and similarity to modules."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ from sentencekit.types import OutputValue, Precision, SimilarityFunction
 __all__ = ["SentenceTransformer"]
 
 logger = logging.getLogger(__name__)
-
-_ENCODE_ALIASES = {"inputs": "sentences"}  # v6 renamed the first argument; accept both spellings
 
 
 def _default_device() -> str:
@@ -116,7 +114,8 @@ class SentenceTransformer(nn.Sequential):
         self.default_prompt_name = default_prompt_name or settings.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ValueError(
-                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}."
+                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts "
+                f"{sorted(self.prompts)}."
             )
         name = similarity_fn_name or settings.similarity_fn_name
         self._similarity_fn_name = str(SimilarityFunction.parse(name)) if name else None
@@ -169,8 +168,9 @@ class SentenceTransformer(nn.Sequential):
         """Width of the vectors ``encode`` returns (after ``truncate_dim``)."""
         dim = None
         for module in reversed(list(self)):
-            if hasattr(module, "get_sentence_embedding_dimension"):
-                dim = int(module.get_sentence_embedding_dimension())
+            get_dim = getattr(module, "get_sentence_embedding_dimension", None)
+            if get_dim is not None:
+                dim = int(get_dim())
                 break
             if isinstance(module, Transformer):
                 dim = module.get_word_embedding_dimension()
@@ -222,14 +222,14 @@ class SentenceTransformer(nn.Sequential):
             normalize_embeddings: Scale to unit length (after ``truncate_dim``).
             truncate_dim: Keep the first dimensions only (Matryoshka).
             max_batch_tokens: Also cut batches so rows x longest row stays within this many tokens.
+            **kwargs: Only ``inputs=`` (the reference's v6 name for ``sentences``); anything else is an error.
 
         Raises:
             InvalidInputError: For ``None`` or non-string elements.
             ValueError: For a bad argument value or an unknown keyword argument.
         """
-        for alias, target in _ENCODE_ALIASES.items():
-            if alias in kwargs and sentences is None:
-                sentences = kwargs.pop(alias)
+        if "inputs" in kwargs and sentences is None:  # the reference's v6 name for the first argument
+            sentences = kwargs.pop("inputs")
         if kwargs:
             import inspect
 
@@ -274,11 +274,11 @@ class SentenceTransformer(nn.Sequential):
     def _convert(
         self, emb: Tensor, single: bool, precision: str, to_numpy: bool, to_tensor: bool
     ) -> np.ndarray | Tensor | list[Tensor]:
-        out: np.ndarray | Tensor | list[Tensor] = emb
+        out: Any = emb
         if precision != "float32":
             from sentencekit.quantization import quantize_embeddings
 
-            quantized = quantize_embeddings(emb.float().cpu().numpy(), precision=precision)
+            quantized = np.asarray(quantize_embeddings(emb.float().cpu().numpy(), precision=precision))
             out = torch.from_numpy(quantized) if to_tensor or not to_numpy else quantized
         elif to_tensor:
             out = emb
@@ -306,13 +306,17 @@ class SentenceTransformer(nn.Sequential):
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is not None:
             if prompt_name is not None:
-                logger.warning("Both prompt and prompt_name were given; using prompt and ignoring prompt_name.")
+                logger.warning(
+                    "Both prompt and prompt_name were given; using prompt and ignoring prompt_name."
+                )
             return prompt
         name = prompt_name if prompt_name is not None else self.default_prompt_name
         if name is None:
             return None
         if name not in self.prompts:
-            raise ValueError(f"Prompt name {name!r} not found; the model's prompts are {sorted(self.prompts)}.")
+            raise ValueError(
+                f"Prompt name {name!r} not found; the model's prompts are {sorted(self.prompts)}."
+            )
         return self.prompts[name] or None
 
     def _prompt_length(self, prompt: str | None) -> int:
@@ -351,7 +355,11 @@ class SentenceTransformer(nn.Sequential):
         """Write the model in the legacy sentence-transformers layout, which every reference version loads."""
         import transformers
 
-        versions = {"sentencekit": __version__, "transformers": transformers.__version__, "pytorch": torch.__version__}
+        versions = {
+            "sentencekit": __version__,
+            "transformers": transformers.__version__,
+            "pytorch": torch.__version__,
+        }
         settings = ModelSettings(
             prompts=dict(self.prompts),
             default_prompt_name=self.default_prompt_name,

@@ -35,7 +35,8 @@ def as_text_list(inputs: Any) -> tuple[list[str], bool]:
         if not isinstance(text, str):
             kind = "a nested list" if isinstance(text, (list, tuple)) else f"of type {type(text).__name__}"
             raise InvalidInputError(
-                f"Input at index {index} is {kind} ({_describe(text)}), not a string. encode() takes a string "
+                f"Input at index {index} is {kind} ({_describe(text)}), not a string. "
+                "encode() takes a string "
                 "or a flat list of strings; convert or drop that element (e.g. str(x), or filter out None)."
             )
     return texts, False

@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sentencekit.encoding.batching import length_sorted_batches
-from sentencekit.modules import Module, Transformer
+from sentencekit.modules import Transformer
 
 __all__ = ["EncodePlan", "run_encode"]
 
@@ -37,7 +37,7 @@ class EncodePlan:
     to_cpu: bool = True
 
 
-def run_encode(modules: Sequence[Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
+def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
     """Encode ``texts`` through ``modules`` (the first must be a :class:`Transformer`).
 
     Each distinct text is encoded once. Returns a stacked tensor for sentence embeddings, else a list with one
@@ -45,7 +45,9 @@ def run_encode(modules: Sequence[Module], texts: list[str], plan: EncodePlan) ->
     """
     transformer = modules[0]
     if not isinstance(transformer, Transformer):
-        raise TypeError(f"The first module must be a Transformer to encode text, found {type(transformer).__name__}.")
+        raise TypeError(
+            f"The first module must be a Transformer to encode text, found {type(transformer).__name__}."
+        )
     if not texts:
         return torch.empty((0, 0)) if plan.output_value == "sentence_embedding" else []
     unique: dict[str, int] = {}
@@ -75,7 +77,7 @@ def run_encode(modules: Sequence[Module], texts: list[str], plan: EncodePlan) ->
                 features["prompt_length"] = plan.prompt_length
             for module in modules:
                 features = module(features)
-            for row, item in zip(batch.tolist(), _split_outputs(features, len(batch), plan)):
+            for row, item in zip(batch.tolist(), _split_outputs(features, len(batch), plan), strict=True):
                 results[row] = item
 
     ordered = [results[p] for p in positions]

@@ -2,7 +2,8 @@
 
 A module is a ``torch.nn.Module`` whose ``forward`` takes and returns a *features* dict (``input_ids``,
 ``attention_mask``, ``token_embeddings``, ``sentence_embedding``, ...), so that a model is just modules in
-sequence. Each module saves itself to one folder (a JSON config plus optional safetensors weights) and loads from
+sequence. Each module saves itself to one folder (a JSON config plus optional safetensors weights) and loads
+from
 one, symmetrically.
 """
 
@@ -29,7 +30,9 @@ def read_json(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
-        raise ModelFormatError(f"{path} is not valid JSON ({exc}); re-download or re-save the model.") from exc
+        raise ModelFormatError(
+            f"{path} is not valid JSON ({exc}); re-download or re-save the model."
+        ) from exc
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path} must hold a JSON object, found {type(data).__name__}.")
     return data
@@ -92,7 +95,7 @@ class Module(nn.Module):
         return dict(config)
 
     def load_weights(self, path: Path) -> None:
-        """Load ``model.safetensors`` (or legacy ``pytorch_model.bin``) from ``path`` if the module has weights."""
+        """Load ``model.safetensors`` (or a legacy ``pytorch_model.bin``) when the module has weights."""
         if not list(self.parameters()):
             return
         st_file, bin_file = path / "model.safetensors", path / "pytorch_model.bin"
@@ -102,10 +105,12 @@ class Module(nn.Module):
             state = torch.load(bin_file, map_location="cpu", weights_only=True)
         else:
             raise ModelFormatError(
-                f"{type(self).__name__} in {path} has no weights: expected model.safetensors or pytorch_model.bin."
+                f"{type(self).__name__} in {path} has no weights: "
+                "expected model.safetensors or pytorch_model.bin."
             )
-        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing, unexpected = self.load_state_dict(state, strict=True)
         if missing or unexpected:
             raise ModelFormatError(
-                f"Weights in {path} do not fit {type(self).__name__}: missing {missing}, unexpected {unexpected}."
+                f"Weights in {path} do not fit {type(self).__name__}: missing {missing}, "
+                f"unexpected {unexpected}."
             )

@@ -19,7 +19,7 @@ def _activation_name(activation: nn.Module) -> str:
 
 
 def _activation_from_name(name: str | None) -> nn.Module:
-    """Instantiate a torch activation from its dotted class name; only classes under ``torch.`` are allowed."""
+    """Instantiate a torch activation from its dotted class name; only ``torch.*`` classes are allowed."""
     if not name:
         return nn.Identity()
     if not name.startswith("torch."):

@@ -33,7 +33,8 @@ class Pooling(Module):
         pooling_mode: One mode or a sequence of modes whose results are concatenated, from ``"cls"``,
             ``"mean"``, ``"max"``, ``"mean_sqrt_len_tokens"``, ``"weightedmean"`` (weights grow with position)
             and ``"lasttoken"`` (the last non-padding token, for decoder models).
-        include_prompt: When ``False``, the tokens of a prompt given to ``encode`` are left out of the pooling.
+        include_prompt: When ``False``, the tokens of a prompt given to ``encode`` are left out of the
+            pooling.
 
     Example:
         >>> pooling = Pooling(384, pooling_mode=("cls", "mean"))
@@ -71,8 +72,11 @@ class Pooling(Module):
         """Legacy boolean layout when the modes are in canonical order (every reference version reads it)."""
         canonical = tuple(m for m in _LEGACY_KEYS if m in self.modes)
         if canonical != self.modes:  # an order only the v6 layout can express
-            return {"embedding_dimension": self.embedding_dimension, "pooling_mode": list(self.modes),
-                    "include_prompt": self.include_prompt}
+            return {
+                "embedding_dimension": self.embedding_dimension,
+                "pooling_mode": list(self.modes),
+                "include_prompt": self.include_prompt,
+            }
         config: dict[str, Any] = {"word_embedding_dimension": self.embedding_dimension}
         config.update({key: mode in self.modes for mode, key in _LEGACY_KEYS.items()})
         config["include_prompt"] = self.include_prompt
@@ -84,7 +88,9 @@ class Pooling(Module):
         config = dict(config)
         dim = config.pop("embedding_dimension", config.pop("word_embedding_dimension", None))
         if dim is None:
-            raise ModelFormatError("Pooling config needs 'embedding_dimension' (or 'word_embedding_dimension').")
+            raise ModelFormatError(
+                "Pooling config needs 'embedding_dimension' (or 'word_embedding_dimension')."
+            )
         flags = {mode: bool(config.pop(key, False)) for mode, key in _LEGACY_KEYS.items()}
         mode = config.pop("pooling_mode", None)
         if mode is None:
@@ -109,7 +115,12 @@ class Pooling(Module):
         return features
 
     def __repr__(self) -> str:
-        return f"Pooling({{'embedding_dimension': {self.embedding_dimension}, 'pooling_mode': {self.pooling_mode!r}, 'include_prompt': {self.include_prompt}}})"
+        config = {
+            "embedding_dimension": self.embedding_dimension,
+            "pooling_mode": self.pooling_mode,
+            "include_prompt": self.include_prompt,
+        }
+        return f"Pooling({config})"
 
 
 def _mask_prompt(mask: Tensor, prompt_length: int) -> Tensor:

@@ -43,7 +43,9 @@ class TokenizedTexts:
 
     __slots__ = ("input_ids", "num_truncated", "token_type_ids")
 
-    def __init__(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None, num_truncated: int):
+    def __init__(
+        self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None, num_truncated: int
+    ) -> None:
         self.input_ids = input_ids
         self.token_type_ids = token_type_ids
         self.num_truncated = num_truncated
@@ -91,7 +93,9 @@ class Transformer(Module):
         source = str(model_name_or_path)
         self.config = transformers.AutoConfig.from_pretrained(source, **common, **(config_kwargs or {}))
         model_class = getattr(transformers, _ENCODER_ONLY_CLASSES.get(self.config.model_type, "AutoModel"))
-        self.auto_model = model_class.from_pretrained(source, config=self.config, **common, **(model_kwargs or {}))
+        self.auto_model = model_class.from_pretrained(
+            source, config=self.config, **common, **(model_kwargs or {})
+        )
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(
             str(tokenizer_name_or_path or source), **common, **(tokenizer_kwargs or {})
         )
@@ -198,7 +202,7 @@ class Transformer(Module):
         write_json(path / self.config_file, self.get_config())
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         path: str | Path,
         model_kwargs: dict[str, Any] | None = None,
