@@ -8,13 +8,29 @@ import sys
 
 import sentencekit
 
-HEAVY = ["torch", "transformers", "tokenizers", "numpy", "onnxruntime", "faiss", "fastapi", "uvicorn",
-         "datasets", "ray", "redis", "sentence_transformers", "scipy", "sklearn", "huggingface_hub"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "onnxruntime",
+    "faiss",
+    "fastapi",
+    "uvicorn",
+    "datasets",
+    "ray",
+    "redis",
+    "sentence_transformers",
+    "scipy",
+    "sklearn",
+    "huggingface_hub",
+]
 
 
 def test_import_loads_no_heavy_or_optional_dependency():
-    code = ("import json, sys, sentencekit; "
-            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    code = (
+        f"import json, sys, sentencekit; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from sentencekit.modules import Dense, LayerNorm, Module, Normalize, Pooling, Transformer, WeightedLayerPooling
+from sentencekit.modules import (
+    Dense,
+    LayerNorm,
+    Module,
+    Normalize,
+    Pooling,
+    Transformer,
+    WeightedLayerPooling,
+)
 
 __all__ = ["Dense", "LayerNorm", "Module", "Normalize", "Pooling", "Transformer", "WeightedLayerPooling"]

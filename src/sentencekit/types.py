@@ -28,7 +28,7 @@ class SimilarityFunction(_StrEnum):
 
     COSINE = "cosine"
     DOT_PRODUCT = "dot"
-    DOT = "dot"  # noqa: PIE796 - alias, as in the reference
+    DOT = "dot"
     EUCLIDEAN = "euclidean"
     MANHATTAN = "manhattan"
 
