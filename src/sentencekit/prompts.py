@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentencekit.registry import ModelFamily
 
 __all__ = ["PromptResolver"]
 
@@ -16,24 +20,31 @@ class PromptResolver:
         self.model_id = model_id
         self._warned = False
 
-    def prompt_for(self, role: str, configured: dict[str, str]) -> str | None:
-        """Prompt for ``role`` (``"query"`` or ``"document"``), or ``None`` when the model uses none."""
-        if configured.get(role):
-            return configured[role]
+    def _family(self) -> ModelFamily | None:
         from sentencekit.registry import find_family
 
-        family = find_family(self.model_id) if self.model_id else None
+        return find_family(self.model_id) if self.model_id else None
+
+    def prompt_for(self, role: str, configured: dict[str, str]) -> str:
+        """Prompt text for ``role`` (``"query"`` or ``"document"``); ``""`` when the model uses none."""
+        if role in configured:
+            return configured[role]
+        family = self._family()
         if family is None:
-            return None
-        prompt = family.query_prompt if role == "query" else family.document_prompt
-        if prompt:
-            return prompt
-        if family.needs_prompts and not any(configured.values()) and not self._warned:
+            return ""
+        return (family.query_prompt if role == "query" else family.document_prompt) or ""
+
+    def warn_if_prompt_needed(self, configured: dict[str, str]) -> None:
+        """Warn once when a model known to need retrieval prompts is encoded without any."""
+        if self._warned or any(configured.values()):
+            return
+        family = self._family()
+        if family is not None and family.needs_prompts:
             self._warned = True
             logger.warning(
-                "%s is meant to be used with prompts for retrieval but none is configured for %r; "
-                "pass prompt=... to encode for best results.",
+                "%s expects prompts for retrieval (query: %r); encode() got none. Use encode_query() / "
+                "encode_document(), or pass prompt=..., so queries and documents get the prompts it was "
+                "trained with.",
                 self.model_id,
-                role,
+                family.query_prompt,
             )
-        return None

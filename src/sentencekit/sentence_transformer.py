@@ -304,6 +304,7 @@ class SentenceTransformer(nn.Sequential):
         return self.encode(sentences, **kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        """The prompt text for this call; ``""`` means "explicitly none", ``None`` means "none given"."""
         if prompt is not None:
             if prompt_name is not None:
                 logger.warning(
@@ -312,12 +313,13 @@ class SentenceTransformer(nn.Sequential):
             return prompt
         name = prompt_name if prompt_name is not None else self.default_prompt_name
         if name is None:
+            self._prompt_resolver.warn_if_prompt_needed(self.prompts)
             return None
         if name not in self.prompts:
             raise ValueError(
                 f"Prompt name {name!r} not found; the model's prompts are {sorted(self.prompts)}."
             )
-        return self.prompts[name] or None
+        return self.prompts[name]
 
     def _prompt_length(self, prompt: str | None) -> int:
         if not prompt:
