@@ -3,8 +3,8 @@
 Usage: python benchmarks/encode_stability.py [--runs 3] [--n 10000] [--model all-MiniLM-L6-v2]
        [--json results/encode_stability.json]
 
-Runs sentencekit and the reference alternately (default settings, batch 32, CPU) on the same STSb sentences and
-reports each run's wall time, so a run that stalls (tokenizer and torch threads fighting for the cores) shows.
+Runs sentencekit and the reference alternately (default settings, batch 32, CPU) on the same STSb sentences
+and reports the wall time of each run, so a run that stalls (tokenizer and torch threads fighting) shows.
 """
 
 from __future__ import annotations

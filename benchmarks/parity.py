@@ -73,7 +73,7 @@ def compare(model_name: str, texts: list[str]) -> dict:
         "max_abs_diff": max(float(torch.abs(x - y).max()) for x, y in zip(a_tok, b_tok, strict=True)),
         "shapes_equal": shapes_equal,
     }
-    # encode(precision=p) is quantize_embeddings(encode(), p) in both libraries: quantize each side's own floats
+    # encode(precision=p) is quantize_embeddings(encode(), p) in both libraries: quantize each side's floats
     # (tests/test_parity_minilm.py checks the end-to-end calls on MiniLM).
     from sentencekit import quantize_embeddings
 
