@@ -298,6 +298,14 @@ def test_paraphrase_mining_matches_reference(encoder, quora):
     assert closure.total_num_duplicates >= len(set(map(frozenset, duplicates)))
 
 
+def test_paraphrase_mining_pairs_ids_that_share_a_text(encoder):
+    sentences = {"1": "How do I learn Python?", "2": "How do I learn Python?", "3": "Where is Paris?"}
+    evaluator = ours.ParaphraseMiningEvaluator(sentences, [("2", "1")])
+    results = evaluator(encoder)
+    assert encoder.requests == Counter({"How do I learn Python?": 1, "Where is Paris?": 1})
+    assert results["average_precision"] == 1.0 and results["f1"] == 1.0
+
+
 def test_triplet_matches_reference(encoder, triplets):
     got = run_both(
         ref.TripletEvaluator(*triplets, similarity_fn_names=ALL_FUNCTIONS, name="snli"),
@@ -434,6 +442,12 @@ def test_prefixing_and_validation():
         ours.BinaryClassificationEvaluator(["a"], ["b"], [2])
     with pytest.raises(ValueError, match="unknown similarity"):
         ours.TripletEvaluator(["a"], ["b"], ["c"], margin={"cosin": 0.1})
+    with pytest.raises(ValueError, match="same ids and id type"):
+        ours.InformationRetrievalEvaluator({1: "query"}, {"d": "doc"}, {"1": {"d"}})
+    with pytest.raises(ValueError, match="one positive and one negative"):
+        ours.RerankingEvaluator([{"query": "q", "positive": "p", "negative": []}])
+    with pytest.raises(ValueError, match="at least one triplet"):
+        ours.TripletEvaluator([], [], [])
     with pytest.raises(ValueError, match="not a valid SimilarityFunction"):
         ours.EmbeddingSimilarityEvaluator(["a"], ["b"], [1.0], similarity_fn_names=["cos"])
 

@@ -97,6 +97,8 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
                 "sentences1, sentences2 and labels must have the same length, got "
                 f"{len(sentences1)}, {len(sentences2)} and {len(labels)}"
             )
+        if not labels:
+            raise ValueError("BinaryClassificationEvaluator needs at least one labelled pair")
         bad = sorted({label for label in labels if label not in (0, 1)}, key=str)
         if bad:
             raise ValueError(f"labels must be 0 or 1, got {bad[:5]}")

@@ -98,6 +98,8 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
                 "sentences1, sentences2 and scores must have the same length, got "
                 f"{len(sentences1)}, {len(sentences2)} and {len(scores)}"
             )
+        if not scores:
+            raise ValueError("EmbeddingSimilarityEvaluator needs at least one sentence pair")
         self.sentences1 = list(sentences1)
         self.sentences2 = list(sentences2)
         self.scores = [float(score) for score in scores]

@@ -122,6 +122,13 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self.relevant_docs = {qid: set(docs) for qid, docs in relevant_docs.items()}
         self.queries_ids = [qid for qid in queries if self.relevant_docs.get(qid)]
         self.queries = [queries[qid] for qid in self.queries_ids]
+        if not self.queries:
+            raise ValueError(
+                f"none of the {len(queries)} queries has a relevant document in relevant_docs; check that "
+                f"both use the same ids and id type: {list(queries)[:3]} vs {list(relevant_docs)[:3]}"
+            )
+        if not corpus:
+            raise ValueError("InformationRetrievalEvaluator needs a non-empty corpus")
         self.corpus_ids = list(corpus)
         self.corpus = [corpus[cid] for cid in self.corpus_ids]
         self.corpus_chunk_size = corpus_chunk_size
@@ -279,8 +286,9 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
                 sums["ndcg"][k] += _dcg(hits, k) / ideal
             for k in self.map_at_k:
                 sums["map"][k] += _average_precision(hits[:k]) / min(k, len(relevant))
-        count = max(len(rankings), 1)
-        return {metric: {k: total / count for k, total in by_k.items()} for metric, by_k in sums.items()}
+        return {
+            metric: {k: total / len(rankings) for k, total in by_k.items()} for metric, by_k in sums.items()
+        }
 
     def get_config_dict(self) -> dict[str, Any]:
         """Return the truncation and prompts, when set."""

@@ -68,6 +68,8 @@ class MSEEvaluator(SentenceEvaluator):
                 f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
                 "must have the same length"
             )
+        if not source_sentences:
+            raise ValueError("MSEEvaluator needs at least one sentence")
         if teacher_model is None:
             raise ValueError("MSEEvaluator needs a teacher_model to embed the source sentences")
         self.target_sentences = list(target_sentences)

@@ -92,6 +92,8 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
         truncate_dim: int | None = None,
     ) -> None:
         super().__init__(name)
+        if len(sentences_map) < 2:
+            raise ValueError("ParaphraseMiningEvaluator needs at least two sentences to pair")
         self.ids = list(sentences_map)
         self.sentences = [sentences_map[sentence_id] for sentence_id in self.ids]
         pairs: list[Pair] = list(duplicates_list or [])

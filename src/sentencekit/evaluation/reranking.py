@@ -85,6 +85,11 @@ class RerankingEvaluator(SentenceEvaluator):
             for sample in raw
         ]
         self.samples = [sample for sample in self.samples if sample["positive"] and sample["negative"]]
+        if not self.samples:
+            raise ValueError(
+                f"RerankingEvaluator needs samples with at least one positive and one negative; none of the "
+                f"{len(raw)} given has both"
+            )
         self.at_k = at_k
         self.write_csv = write_csv
         self.similarity_fct = similarity_fct

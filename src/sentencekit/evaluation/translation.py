@@ -77,6 +77,8 @@ class TranslationEvaluator(SentenceEvaluator):
                 f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
                 "must have the same length"
             )
+        if not source_sentences:
+            raise ValueError("TranslationEvaluator needs at least one sentence pair")
         self.source_sentences = list(source_sentences)
         self.target_sentences = list(target_sentences)
         self.show_progress_bar = show_progress_bar

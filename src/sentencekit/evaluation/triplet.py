@@ -93,6 +93,8 @@ class TripletEvaluator(SentenceEvaluator):
                 "anchors, positives and negatives must have the same length, got "
                 f"{len(anchors)}, {len(positives)} and {len(negatives)}"
             )
+        if not anchors:
+            raise ValueError("TripletEvaluator needs at least one triplet")
         self.anchors = list(anchors)
         self.positives = list(positives)
         self.negatives = list(negatives)
