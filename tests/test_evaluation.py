@@ -364,6 +364,28 @@ def test_label_accuracy_matches_reference(reference_model):
     )
 
 
+def test_sentencekit_model_gives_the_reference_numbers(encoder, reference_model, sts, triplets, scifact):
+    """The whole stack: our evaluators on sentencekit's SentenceTransformer, against the reference's."""
+    from sentencekit import SentenceTransformer
+
+    model = SentenceTransformer(str(MODEL_DIR), device="cpu")
+    model.max_seq_length = reference_model.max_seq_length
+    queries, corpus, relevant = scifact
+    few_queries = dict(list(queries.items())[:10])
+    few_docs = {doc: corpus[doc] for doc in list(corpus)[:60]}
+    few_docs |= {doc: corpus[doc] for qid in few_queries for doc in relevant[qid]}
+    for make in [
+        lambda module: module.EmbeddingSimilarityEvaluator(*[column[:100] for column in sts]),
+        lambda module: module.TripletEvaluator(*[column[:40] for column in triplets]),
+        lambda module: module.InformationRetrievalEvaluator(
+            few_queries, few_docs, relevant, query_prompt="q: "
+        ),
+    ]:
+        expected = make(ref)(encoder)
+        got = make(ours)(model)
+        assert got == pytest.approx(expected, abs=TOLERANCE)
+
+
 def test_sequential_merges_results(encoder, sts, triplets):
     evaluators = [
         ours.EmbeddingSimilarityEvaluator(*sts, name="sts"),
