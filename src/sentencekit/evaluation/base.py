@@ -20,6 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
+from sentencekit.evaluation._embeddings import Role, encode_texts
+
 __all__ = ["SentenceEvaluator"]
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,9 @@ class SentenceEvaluator:
     """Base class of all evaluators: subclass it and implement :meth:`__call__`.
 
     Attributes:
+        batch_size: Encoding batch size of :meth:`embed`.
+        show_progress_bar: Whether :meth:`embed` shows the encoding progress bar.
+        truncate_dim: Dimensions :meth:`embed` keeps (Matryoshka models); ``None`` keeps the model's setting.
         name: Prefix of every returned key (``"{name}_{metric}"``) and part of the CSV file name; may be
             empty.
         primary_metric: The key of the metric that summarises a run, already prefixed with ``name`` once the
@@ -46,8 +53,17 @@ class SentenceEvaluator:
 
     """
 
-    def __init__(self, name: str = "") -> None:
+    def __init__(
+        self,
+        name: str = "",
+        batch_size: int = 32,
+        show_progress_bar: bool = False,
+        truncate_dim: int | None = None,
+    ) -> None:
         self.name = name
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.truncate_dim = truncate_dim
         self.primary_metric: str | None = None
         self.greater_is_better = True
 
@@ -83,6 +99,46 @@ class SentenceEvaluator:
         if prefix and self.primary_metric is not None and not self.primary_metric.startswith(prefix):
             self.primary_metric = prefix + self.primary_metric
         return result
+
+    def embed(
+        self,
+        model: Any,
+        *text_lists: Sequence[Any],
+        role: Role | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        precision: str | None = None,
+    ) -> list[Tensor]:
+        """Encode ``text_lists`` with this evaluator's settings, each distinct text once.
+
+        See :func:`sentencekit.evaluation._embeddings.encode_texts` for the arguments; the batch size,
+        progress bar and truncation come from the evaluator.
+
+        Returns:
+            One ``(len(text_list), dim)`` float tensor per list.
+
+        """
+        return encode_texts(
+            model,
+            *text_lists,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            role=role,
+            prompt=prompt,
+            prompt_name=prompt_name,
+            truncate_dim=self.truncate_dim,
+            precision=precision,
+        )
+
+    def log_start(self, epoch: int, steps: int, detail: str = "") -> None:
+        """Log which evaluator runs on which data, and when (``... after epoch 2``)."""
+        logger.info(
+            "%s: evaluating on the %s dataset%s%s",
+            type(self).__name__,
+            self.name or "unnamed",
+            evaluation_context(epoch, steps, self.truncate_dim),
+            detail,
+        )
 
     @property
     def description(self) -> str:

@@ -11,7 +11,6 @@ import numpy as np
 
 from sentencekit.evaluation._embeddings import (
     check_similarity_names,
-    encode_texts,
     model_similarity_name,
     pairwise_similarity,
 )
@@ -20,7 +19,6 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 
 __all__ = ["BinaryClassificationEvaluator"]
@@ -91,7 +89,9 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         truncate_dim: int | None = None,
         similarity_fn_names: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if not len(sentences1) == len(sentences2) == len(labels):
             raise ValueError(
                 "sentences1, sentences2 and labels must have the same length, got "
@@ -105,10 +105,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         self.sentences1 = list(sentences1)
         self.sentences2 = list(sentences2)
         self.labels = [int(label) for label in labels]
-        self.batch_size = batch_size
-        self.show_progress_bar = show_progress_bar
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.similarity_fn_names = check_similarity_names(similarity_fn_names or [])
         self.csv_file = csv_file_name("binary_classification_evaluation", name)
 
@@ -121,20 +118,13 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Encode the pairs, sweep thresholds per similarity function and return the metrics."""
-        logger.info(
-            "BinaryClassificationEvaluator: evaluating on the %s dataset%s",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-        )
+        self.log_start(epoch, steps)
         if not self.similarity_fn_names:
             self.similarity_fn_names = [model_similarity_name(model)]
-        embeddings1, embeddings2 = encode_texts(
+        embeddings1, embeddings2 = self.embed(
             model,
             self.sentences1,
             self.sentences2,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         labels = np.asarray(self.labels, dtype=bool)
         per_fn: dict[str, dict[str, float]] = {}

@@ -9,7 +9,6 @@ from typing import Any
 from sentencekit._optional import require
 from sentencekit.evaluation._embeddings import (
     check_similarity_names,
-    encode_texts,
     model_similarity_name,
     pairwise_similarity,
 )
@@ -17,7 +16,6 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 from sentencekit.types import SimilarityFunction
 
@@ -92,7 +90,9 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         precision: str | None = None,
         truncate_dim: int | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if not len(sentences1) == len(sentences2) == len(scores):
             raise ValueError(
                 "sentences1, sentences2 and scores must have the same length, got "
@@ -103,16 +103,13 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         self.sentences1 = list(sentences1)
         self.sentences2 = list(sentences2)
         self.scores = [float(score) for score in scores]
-        self.batch_size = batch_size
         self.main_similarity = SimilarityFunction.parse(main_similarity) if main_similarity else None
         names = list(similarity_fn_names or [])
         if not names and self.main_similarity is not None:
             names = [str(self.main_similarity)]
         self.similarity_fn_names = check_similarity_names(names)
-        self.show_progress_bar = show_progress_bar
         self.write_csv = write_csv
         self.precision = precision
-        self.truncate_dim = truncate_dim
         self.csv_file = csv_file_name("similarity_evaluation", "_".join(filter(None, [name, precision])))
 
     @property
@@ -127,20 +124,13 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
     ) -> dict[str, float]:
         """Encode the pairs, correlate their similarities with the gold scores and return the metrics."""
         stats = require("scipy.stats", extra="eval", purpose="EmbeddingSimilarityEvaluator")
-        logger.info(
-            "EmbeddingSimilarityEvaluator: evaluating on the %s dataset%s",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-        )
+        self.log_start(epoch, steps)
         if not self.similarity_fn_names:
             self.similarity_fn_names = [model_similarity_name(model)]
-        embeddings1, embeddings2 = encode_texts(
+        embeddings1, embeddings2 = self.embed(
             model,
             self.sentences1,
             self.sentences2,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
             precision=self.precision,
         )
 

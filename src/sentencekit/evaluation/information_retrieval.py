@@ -10,12 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sentencekit.evaluation._embeddings import encode_texts, model_similarity_name, similarity_matrix
+from sentencekit.evaluation._embeddings import model_similarity_name, similarity_matrix
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 from sentencekit.types import SimilarityFunction
 
@@ -113,7 +112,9 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         corpus_prompt: str | None = None,
         corpus_prompt_name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         cutoffs = (mrr_at_k, ndcg_at_k, accuracy_at_k, precision_recall_at_k, map_at_k)
         if any(not ks or min(ks) < 1 for ks in cutoffs):
             raise ValueError("every *_at_k argument needs at least one cut-off, and cut-offs must be >= 1")
@@ -137,10 +138,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self.accuracy_at_k = list(accuracy_at_k)
         self.precision_recall_at_k = list(precision_recall_at_k)
         self.map_at_k = list(map_at_k)
-        self.show_progress_bar = show_progress_bar
-        self.batch_size = batch_size
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.score_functions = dict(score_functions) if score_functions else None
         self.main_score_function = (
             SimilarityFunction.parse(main_score_function) if main_score_function else None
@@ -168,13 +166,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Encode queries and corpus, rank, and return the retrieval metrics."""
-        logger.info(
-            "InformationRetrievalEvaluator: evaluating on the %s dataset%s (%d queries, %d documents)",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-            len(self.queries),
-            len(self.corpus),
-        )
+        self.log_start(epoch, steps, f" ({len(self.queries)} queries, {len(self.corpus)} documents)")
         functions = self.score_functions
         if functions is None:
             model_fn = model_similarity_name(model)
@@ -219,15 +211,12 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         max_k = max(
             self.mrr_at_k + self.ndcg_at_k + self.accuracy_at_k + self.precision_recall_at_k + self.map_at_k
         )
-        (query_embeddings,) = encode_texts(
+        (query_embeddings,) = self.embed(
             model,
             self.queries,
             role="query",
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
             prompt=self.query_prompt,
             prompt_name=self.query_prompt_name,
-            truncate_dim=self.truncate_dim,
         )
         # distinct document texts, and for each of them the corpus positions holding it
         holders: dict[str, list[int]] = {}
@@ -238,15 +227,12 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         rankings: dict[str, list[Ranking]] = {fn: [[] for _ in self.queries] for fn in functions}
         for start in range(0, len(distinct), self.corpus_chunk_size):
             chunk = distinct[start : start + self.corpus_chunk_size]
-            (chunk_embeddings,) = encode_texts(
+            (chunk_embeddings,) = self.embed(
                 model,
                 chunk,
                 role="document",
-                batch_size=self.batch_size,
-                show_progress_bar=self.show_progress_bar,
                 prompt=self.corpus_prompt,
                 prompt_name=self.corpus_prompt_name,
-                truncate_dim=self.truncate_dim,
             )
             columns = [column for column, text in enumerate(chunk) for _ in holders[text]]
             positions = [position for text in chunk for position in holders[text]]

@@ -8,12 +8,10 @@ from typing import Any
 
 import torch
 
-from sentencekit.evaluation._embeddings import encode_texts
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 
 __all__ = ["LabelAccuracyEvaluator"]
@@ -63,13 +61,12 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         batch_size: int = 32,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, batch_size=batch_size)
         if softmax_model is None or not callable(getattr(softmax_model, "classifier", None)):
             raise ValueError("LabelAccuracyEvaluator needs a softmax_model with a `classifier` module")
         self.dataloader = dataloader
         self.softmax_model = softmax_model
         self.write_csv = write_csv
-        self.batch_size = batch_size
         self.csv_file = csv_file_name("accuracy_evaluation", name)
         self.csv_headers = ["epoch", "steps", "accuracy"]
         self.primary_metric = "accuracy"
@@ -78,15 +75,14 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Embed every example's texts, classify them and return the accuracy."""
+        self.log_start(epoch, steps)
         examples = _examples(self.dataloader)
         if not examples:
             raise ValueError("LabelAccuracyEvaluator got no examples to evaluate")
         columns = list(zip(*(example.texts for example in examples), strict=True))
         if len(columns) != 2:
             raise ValueError(f"LabelAccuracyEvaluator expects examples with two texts, got {len(columns)}")
-        first, second = encode_texts(
-            model, list(columns[0]), list(columns[1]), batch_size=self.batch_size, show_progress_bar=False
-        )
+        first, second = self.embed(model, list(columns[0]), list(columns[1]))
         head = self.softmax_model
         parts = []
         if getattr(head, "concatenation_sent_rep", True):
@@ -101,14 +97,7 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         labels = torch.as_tensor([int(example.label) for example in examples], device=logits.device)
         correct = int((logits.argmax(dim=1) == labels).sum().item())
         accuracy = correct / len(examples)
-        logger.info(
-            "LabelAccuracyEvaluator on the %s dataset%s: accuracy %.4f (%d/%d)",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps),
-            accuracy,
-            correct,
-            len(examples),
-        )
+        logger.info("Accuracy: %.4f (%d/%d)", accuracy, correct, len(examples))
         if output_path is not None and self.write_csv:
             append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, accuracy])
         self.primary_metric = "accuracy"

@@ -6,8 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sentencekit.evaluation._embeddings import encode_texts
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, evaluation_context
+from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row
 
 __all__ = ["MSEEvaluator"]
 
@@ -62,7 +61,9 @@ class MSEEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if len(source_sentences) != len(target_sentences):
             raise ValueError(
                 f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
@@ -73,31 +74,20 @@ class MSEEvaluator(SentenceEvaluator):
         if teacher_model is None:
             raise ValueError("MSEEvaluator needs a teacher_model to embed the source sentences")
         self.target_sentences = list(target_sentences)
-        self.show_progress_bar = show_progress_bar
-        self.batch_size = batch_size
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.csv_file = f"mse_evaluation_{name}_results.csv"  # "_" even without a name, as the reference
         self.csv_headers = ["epoch", "steps", "MSE"]
         self.primary_metric = "negative_mse"
-        (self.source_embeddings,) = encode_texts(
-            teacher_model,
-            list(source_sentences),
-            batch_size=batch_size,
-            show_progress_bar=show_progress_bar,
-            truncate_dim=truncate_dim,
-        )
+        (self.source_embeddings,) = self.embed(teacher_model, list(source_sentences))
 
     def __call__(
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Encode the target sentences and return the negated MSE (x100) to the teacher embeddings."""
-        (targets,) = encode_texts(
+        self.log_start(epoch, steps)
+        (targets,) = self.embed(
             model,
             self.target_sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         if targets.shape != self.source_embeddings.shape:
             raise ValueError(
@@ -106,12 +96,7 @@ class MSEEvaluator(SentenceEvaluator):
             )
         teacher = self.source_embeddings.to(targets.device)
         mse = 100 * ((teacher - targets) ** 2).mean().item()
-        logger.info(
-            "MSEEvaluator on the %s dataset%s: MSE (x100) %.4f",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-            mse,
-        )
+        logger.info("MSE (x100): %.4f", mse)
         if output_path is not None and self.write_csv:
             append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, mse])
         self.primary_metric = "negative_mse"

@@ -8,13 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from sentencekit.evaluation._embeddings import encode_texts
 from sentencekit.evaluation._thresholds import RankedSweep, midpoint_thresholds
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 
 __all__ = ["ParaphraseMiningEvaluator"]
@@ -91,7 +89,9 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if len(sentences_map) < 2:
             raise ValueError("ParaphraseMiningEvaluator needs at least two sentences to pair")
         self.ids = list(sentences_map)
@@ -108,10 +108,7 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
         self.corpus_chunk_size = corpus_chunk_size
         self.max_pairs = max_pairs
         self.top_k = top_k
-        self.show_progress_bar = show_progress_bar
-        self.batch_size = batch_size
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.csv_file = csv_file_name("paraphrase_mining_evaluation", name)
         self.csv_headers = ["epoch", "steps", "precision", "recall", "f1", "threshold", "average_precision"]
         self.primary_metric = "average_precision"
@@ -127,17 +124,10 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
         """Encode the sentences, mine pairs and score them against the known duplicates."""
         from sentencekit.search import paraphrase_mining_embeddings
 
-        logger.info(
-            "ParaphraseMiningEvaluator: evaluating on the %s dataset%s",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-        )
-        (embeddings,) = encode_texts(
+        self.log_start(epoch, steps)
+        (embeddings,) = self.embed(
             model,
             self.sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         mined = paraphrase_mining_embeddings(
             embeddings,

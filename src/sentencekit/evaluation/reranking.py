@@ -11,8 +11,7 @@ import torch
 from torch import Tensor
 
 from sentencekit._optional import require
-from sentencekit.evaluation._embeddings import encode_texts
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, evaluation_context
+from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row
 from sentencekit.similarity import cos_sim
 
 __all__ = ["RerankingEvaluator"]
@@ -72,7 +71,9 @@ class RerankingEvaluator(SentenceEvaluator):
         show_progress_bar: bool = False,
         truncate_dim: int | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if at_k < 1:
             raise ValueError(f"at_k must be >= 1, got {at_k}")
         raw = list(samples.values()) if isinstance(samples, Mapping) else list(samples)
@@ -93,9 +94,6 @@ class RerankingEvaluator(SentenceEvaluator):
         self.at_k = at_k
         self.write_csv = write_csv
         self.similarity_fct = similarity_fct
-        self.batch_size = batch_size
-        self.show_progress_bar = show_progress_bar
-        self.truncate_dim = truncate_dim
         self.csv_file = "RerankingEvaluator" + (f"_{name}" if name else "") + f"_results_@{at_k}.csv"
         self.csv_headers = ["epoch", "steps", "MAP", f"MRR@{at_k}", f"NDCG@{at_k}"]
         self.primary_metric = f"ndcg@{at_k}"
@@ -105,27 +103,16 @@ class RerankingEvaluator(SentenceEvaluator):
     ) -> dict[str, float]:
         """Encode queries and candidates, rank each sample's candidates and return the metrics."""
         metrics_module = require("sklearn.metrics", extra="eval", purpose="RerankingEvaluator")
-        logger.info(
-            "RerankingEvaluator: evaluating on the %s dataset%s (%d samples)",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-            len(self.samples),
-        )
-        (queries,) = encode_texts(
+        self.log_start(epoch, steps, f" ({len(self.samples)} samples)")
+        (queries,) = self.embed(
             model,
             [sample["query"] for sample in self.samples],
             role="query",
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
-        (documents,) = encode_texts(
+        (documents,) = self.embed(
             model,
             [doc for sample in self.samples for doc in sample["positive"] + sample["negative"]],
             role="document",
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         average_precisions, reciprocal_ranks, ndcgs = [], [], []
         start = 0

@@ -6,12 +6,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sentencekit.evaluation._embeddings import encode_texts
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 from sentencekit.similarity import cos_sim
 
@@ -71,7 +69,9 @@ class TranslationEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if len(source_sentences) != len(target_sentences):
             raise ValueError(
                 f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
@@ -81,11 +81,8 @@ class TranslationEvaluator(SentenceEvaluator):
             raise ValueError("TranslationEvaluator needs at least one sentence pair")
         self.source_sentences = list(source_sentences)
         self.target_sentences = list(target_sentences)
-        self.show_progress_bar = show_progress_bar
-        self.batch_size = batch_size
         self.print_wrong_matches = print_wrong_matches
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.csv_file = csv_file_name("translation_evaluation", name)
         self.csv_headers = ["epoch", "steps", "src2trg", "trg2src"]
         self.primary_metric = "mean_accuracy"
@@ -94,18 +91,11 @@ class TranslationEvaluator(SentenceEvaluator):
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Encode both sides, match each sentence to its most similar counterpart, return the accuracies."""
-        logger.info(
-            "TranslationEvaluator: evaluating on the %s dataset%s",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-        )
-        sources, targets = encode_texts(
+        self.log_start(epoch, steps)
+        sources, targets = self.embed(
             model,
             self.source_sentences,
             self.target_sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         scores = cos_sim(sources, targets).detach().cpu()
         best_target = scores.argmax(dim=1).tolist()

@@ -8,7 +8,6 @@ from typing import Any
 
 from sentencekit.evaluation._embeddings import (
     check_similarity_names,
-    encode_texts,
     model_similarity_name,
     pairwise_similarity,
 )
@@ -16,7 +15,6 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
-    evaluation_context,
 )
 from sentencekit.types import SimilarityFunction
 
@@ -87,7 +85,9 @@ class TripletEvaluator(SentenceEvaluator):
         truncate_dim: int | None = None,
         similarity_fn_names: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(
+            name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
+        )
         if not len(anchors) == len(positives) == len(negatives):
             raise ValueError(
                 "anchors, positives and negatives must have the same length, got "
@@ -106,10 +106,7 @@ class TripletEvaluator(SentenceEvaluator):
             names = [str(self.main_similarity_function)]
         self.similarity_fn_names = check_similarity_names(names)
         self.margin = _margins(margin)
-        self.batch_size = batch_size
-        self.show_progress_bar = show_progress_bar
         self.write_csv = write_csv
-        self.truncate_dim = truncate_dim
         self.csv_file = csv_file_name("triplet_evaluation", name)
 
     @property
@@ -121,27 +118,17 @@ class TripletEvaluator(SentenceEvaluator):
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
         """Encode the triplets and return the accuracy per similarity function."""
-        logger.info(
-            "TripletEvaluator: evaluating on the %s dataset%s",
-            self.name or "unnamed",
-            evaluation_context(epoch, steps, self.truncate_dim),
-        )
-        (anchors,) = encode_texts(
+        self.log_start(epoch, steps)
+        (anchors,) = self.embed(
             model,
             self.anchors,
             role="query",
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
-        positives, negatives = encode_texts(
+        positives, negatives = self.embed(
             model,
             self.positives,
             self.negatives,
             role="document",
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            truncate_dim=self.truncate_dim,
         )
         if not self.similarity_fn_names:
             self.similarity_fn_names = [model_similarity_name(model)]
