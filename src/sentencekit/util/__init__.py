@@ -5,6 +5,7 @@ The same names as ``sentence_transformers.util``, so ``from sentencekit import u
 
 from __future__ import annotations
 
+from sentencekit.hard_negatives import mine_hard_negatives
 from sentencekit.quantization import quantize_embeddings, semantic_search_quantized
 from sentencekit.search import (
     community_detection,
@@ -33,6 +34,7 @@ __all__ = [
     "dot_score",
     "euclidean_sim",
     "manhattan_sim",
+    "mine_hard_negatives",
     "normalize_embeddings",
     "pairwise_angle_sim",
     "pairwise_cos_sim",
