@@ -32,12 +32,12 @@ _LAZY: dict[str, str] = {
     "SimilarityFunction": "sentencekit.types",
     "quantize_embeddings": "sentencekit.quantization",
 }
-_SUBMODULES = ("models", "util")
+_SUBMODULES = ("evaluation", "models", "readers", "util")
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit import models, util
+    from sentencekit import evaluation, models, readers, util
     from sentencekit.errors import (
         CacheError,
         IndexCorruptedError,
