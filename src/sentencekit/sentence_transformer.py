@@ -246,7 +246,7 @@ class SentenceTransformer(nn.Sequential):
             raise ValueError(f"truncate_dim must be a positive integer, got {truncate_dim}.")
         prompt = self._resolve_prompt(prompt, prompt_name)
         if show_progress_bar is None:
-            show_progress_bar = sys.stderr.isatty() and logger.getEffectiveLevel() <= logging.INFO
+            show_progress_bar = sys.stderr.isatty()
         run_device = torch.device(device) if device is not None else self.device
         if run_device != self.device:
             self.to(run_device)
