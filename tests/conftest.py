@@ -112,6 +112,17 @@ def _write_tiny_bert(folder: Path, *, seed: int = 0, hidden: int = 32, layers: i
     return folder
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's small matrix work on one torch thread (a busy 2-core machine only adds contention)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A plain Hugging Face folder (config.json, weights, tokenizer) of a tiny random BERT."""

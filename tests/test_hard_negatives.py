@@ -38,15 +38,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _two_torch_threads():
-    """Other test files run beside this one on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
-
-
 class MemoizedModel:
     """A model whose encode_query/encode_document remember every text's embedding; the rest is delegated."""
 

@@ -20,13 +20,7 @@ from sentencekit.similarity import cos_sim, dot_score, euclidean_sim, manhattan_
 st_util = pytest.importorskip("sentence_transformers.util")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These matrices are tiny: on a busy machine torch's thread pool only adds contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _randn(n: int, dim: int, seed: int) -> torch.Tensor:

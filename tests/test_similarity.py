@@ -15,13 +15,7 @@ from sentencekit.types import SimilarityFunction
 st_util = pytest.importorskip("sentence_transformers.util")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These matrices are tiny: on a busy machine torch's thread pool only adds contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 MATRIX_FNS = ["cos_sim", "dot_score", "euclidean_sim", "manhattan_sim"]
