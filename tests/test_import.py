@@ -37,6 +37,8 @@ def test_import_loads_no_heavy_or_optional_dependency():
 
 def test_all_is_sorted_and_every_name_resolves():
     assert sentencekit.__all__ == sorted(sentencekit.__all__)
+    lazy = set(sentencekit._LAZY) | set(sentencekit._SUBMODULES) | {"__version__"}
+    assert set(sentencekit.__all__) == lazy
     for name in sentencekit.__all__:
         assert getattr(sentencekit, name) is not None
     assert set(dir(sentencekit)) == set(sentencekit.__all__)

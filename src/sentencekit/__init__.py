@@ -34,7 +34,24 @@ _LAZY: dict[str, str] = {
 }
 _SUBMODULES = ("evaluation", "models", "readers", "util")
 
-__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+__all__ = [
+    "CacheError",
+    "IndexCorruptedError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelFormatError",
+    "ModelNotFoundError",
+    "PackagedModelError",
+    "SentenceKitError",
+    "SentenceTransformer",
+    "SimilarityFunction",
+    "__version__",
+    "evaluation",
+    "models",
+    "quantize_embeddings",
+    "readers",
+    "util",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sentencekit import evaluation, models, readers, util
