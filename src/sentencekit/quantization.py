@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from torch import Tensor
 from sentencekit.errors import InvalidInputError
 from sentencekit.types import Precision
 
+# semantic_search_faiss / semantic_search_usearch are reachable here too (see __getattr__ at the end)
 __all__ = ["quantization_ranges", "quantize_embeddings", "semantic_search_quantized"]
 
 logger = logging.getLogger(__name__)
@@ -344,3 +346,15 @@ def semantic_search_quantized(
         order = np.argsort(-scores, kind="stable")[:top_k]
         rescored.append([{"corpus_id": int(ids[i]), "score": float(scores[i])} for i in order])
     return rescored
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the FAISS/usearch searches, which live in :mod:`sentencekit.ann` (it builds on this module).
+
+    They are reachable here too because the reference exposes them beside ``quantize_embeddings``.
+    """
+    if name in ("semantic_search_faiss", "semantic_search_usearch"):
+        from sentencekit import ann
+
+        return getattr(ann, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,6 +42,16 @@ logger = logging.getLogger(__name__)
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 
+# With cos_sim, semantic_search normalizes a copy of each corpus block. Up to this many elements per block
+# (256 MB of float32; ~175k rows of 384 dims) the copy costs little, and smaller blocks are not slower.
+_NORMALIZED_BLOCK_ELEMENTS = 1 << 26
+# community_detection scores at most this many pairs at once (128 MB of float32), whatever its batch_size:
+# the scores and the sorting of the pairs above the threshold then stay well under 2 GB even when all pass.
+_SCORE_BLOCK_ELEMENTS = 1 << 25
+# ... and keeps the members found for each candidate centre while they total at most this many indices
+# (256 MB of int32); past that, the remaining candidates' rows are scored again when they are visited.
+_MEMBER_BUDGET = 1 << 26
+
 
 class _Encoder(Protocol):
     """What :func:`paraphrase_mining` needs from a model: ``SentenceTransformer.encode``."""
@@ -94,8 +104,11 @@ def _scores(fn: ScoreFunction, a: Tensor, b: Tensor) -> Tensor:
     return scores if scores.is_floating_point() else scores.double()
 
 
-def _top_k(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
+def _top_k(scores: Tensor, ids: Tensor | int, k: int) -> tuple[Tensor, Tensor]:
     """Return the ``k`` best scores per row and their ids; on equal scores the smaller id wins.
+
+    ``ids`` holds the id of every score, or is the id of column 0 when the columns are consecutive ids (a
+    block of the corpus), which spares building a ``(rows, cols)`` id matrix.
 
     ``torch.topk`` picks arbitrarily among scores tied at the cut-off; only the (rare) rows where that
     happened are redone with a stable sort, so the result does not depend on chunk sizes or hardware.
@@ -104,11 +117,15 @@ def _top_k(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
     # one extra place shows whether the k-th score is tied with one that did not make the cut
     top, pos = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
     cut = (top[:, k] == top[:, k - 1]).nonzero().flatten() if top.shape[1] > k else top.new_empty(0)
-    top, top_ids = top[:, :k], ids.gather(1, pos[:, :k])
+    top, pos = top[:, :k], pos[:, :k]
+    top_ids = pos + ids if isinstance(ids, int) else ids.gather(1, pos)
     if len(cut):
-        row_scores, row_ids = scores[cut], ids[cut]
-        by_id = torch.argsort(row_ids, dim=1, stable=True)
-        row_scores, row_ids = row_scores.gather(1, by_id), row_ids.gather(1, by_id)
+        row_scores = scores[cut]
+        if isinstance(ids, int):  # consecutive ids are already in ascending order
+            row_ids = torch.arange(ids, ids + scores.shape[1], device=scores.device).expand_as(row_scores)
+        else:
+            by_id = torch.argsort(ids[cut], dim=1, stable=True)
+            row_scores, row_ids = row_scores.gather(1, by_id), ids[cut].gather(1, by_id)
         by_score = torch.argsort(row_scores, dim=1, descending=True, stable=True)[:, :k]
         top[cut], top_ids[cut] = row_scores.gather(1, by_score), row_ids.gather(1, by_score)
     return top, top_ids
@@ -118,9 +135,8 @@ def _merge_top_k(
     best: tuple[Tensor, Tensor] | None, scores: Tensor, first_id: int, k: int
 ) -> tuple[Tensor, Tensor]:
     """Fold a block of scores (columns ``first_id, first_id + 1, ...``) into the running top ``k`` per row."""
-    ids = torch.arange(first_id, first_id + scores.shape[1], device=scores.device).expand_as(scores)
     # reduce the block first, so that only (rows, 2k) values are ever concatenated
-    top, top_ids = _top_k(scores, ids, k)
+    top, top_ids = _top_k(scores, first_id, k)
     if best is None:
         return top, top_ids
     return _top_k(torch.cat([best[0], top], dim=1), torch.cat([best[1], top_ids], dim=1), k)
@@ -166,11 +182,15 @@ def semantic_search(
         raise InvalidInputError("corpus_embeddings is empty; there is nothing to search.")
     _check_same_dim(queries, corpus, "query_embeddings", "corpus_embeddings")
 
-    # cos_sim would renormalize a corpus chunk for every query chunk; normalizing once gives the same scores
+    # cos_sim would renormalize a corpus chunk for every query chunk; normalizing once gives the same scores.
+    # Normalization is row by row, so normalizing smaller blocks changes no score and bounds the copy.
     normalize = score_function is cos_sim
+    block = corpus_chunk_size
+    if normalize:
+        block = min(block, max(1, _NORMALIZED_BLOCK_ELEMENTS // max(corpus.shape[1], 1)))
     best: list[tuple[Tensor, Tensor] | None] = [None] * -(-len(queries) // query_chunk_size)
-    for c_start in range(0, len(corpus), corpus_chunk_size):
-        c_end = min(c_start + corpus_chunk_size, len(corpus))
+    for c_start in range(0, len(corpus), block):
+        c_end = min(c_start + block, len(corpus))
         chunk = _take_rows(corpus, c_start, c_end)
         if normalize:
             chunk = normalize_embeddings(chunk)
@@ -353,14 +373,15 @@ def community_detection(
        belongs to a community is skipped; otherwise the members not yet taken form a community if they are
        still at least ``min_community_size``.
 
-    Only ``batch_size x n`` scores are held at a time: step 1 keeps counts only, and step 2 recomputes the
-    rows of the candidates it visits, ``batch_size`` at a time.
+    Step 1 scores every row once, at most ``batch_size`` rows (and 32M scores) at a time, and keeps each
+    candidate's members (int32 indices). Those are few for clustered data; should they exceed 64M in all,
+    the remaining candidates' rows are scored again in step 2 instead, so memory stays bounded.
 
     Args:
         embeddings: ``(n, dim)`` embeddings, dense or sparse COO.
         threshold: Minimum cosine similarity to a centre.
         min_community_size: Smallest community returned.
-        batch_size: Rows scored at once.
+        batch_size: Rows scored at once (fewer when ``n`` is so large that the scores would pass 32M).
         show_progress_bar: Show progress of step 1.
 
     Returns:
@@ -378,32 +399,74 @@ def community_detection(
     emb = normalize_embeddings(emb)
     # compared as float32, so that a threshold such as 0.8 means the same for float32 and float64 scores
     limit = torch.tensor(threshold, dtype=torch.float32, device=emb.device)
+    rows_per_block = min(batch_size, max(1, _SCORE_BLOCK_ELEMENTS // n))
 
-    counts = torch.empty(n, dtype=torch.long)
-    for start in tqdm(range(0, n, batch_size), desc="Finding clusters", disable=not show_progress_bar):
-        block = _take_rows(emb, start, min(start + batch_size, n))
-        counts[start : start + batch_size] = (dot_score(block, emb) >= limit).sum(dim=1).cpu()
-    qualified = (counts >= min_community_size).nonzero().flatten()
+    counts = np.zeros(n, dtype=np.int64)
+    # members of candidate r: flat[offsets[r] : offsets[r] + counts[r]]; offsets[r] = -1 if not kept
+    offsets = np.full(n, -1, dtype=np.int64)
+    kept: list[np.ndarray] = []
+    n_kept = 0
+    blocks = range(0, n, rows_per_block)
+    for start in tqdm(blocks, desc="Finding clusters", disable=not show_progress_bar):
+        end = min(start + rows_per_block, n)
+        rows, members, block_counts = _members(_take_rows(emb, start, end), emb, limit)
+        counts[start:end] = block_counts
+        if n_kept + len(members) > _MEMBER_BUDGET:
+            continue
+        candidate = block_counts[rows] >= min_community_size
+        members = members[candidate]
+        first = np.flatnonzero(block_counts >= min_community_size)
+        offsets[start + first] = n_kept + np.concatenate(([0], np.cumsum(block_counts[first])[:-1]))
+        kept.append(members.astype(np.int32))
+        n_kept += len(members)
+    flat = np.concatenate(kept) if kept else np.empty(0, dtype=np.int32)
+
+    qualified = np.flatnonzero(counts >= min_community_size)
     # largest first; a stable sort keeps equal sizes in index order
-    centres = qualified[torch.sort(counts[qualified], descending=True, stable=True).indices].tolist()
+    centres = qualified[np.argsort(-counts[qualified], kind="stable")]
+    if len(centres) and (offsets[centres] < 0).any():
+        logger.info("community_detection: over %d members; scoring some candidates twice", _MEMBER_BUDGET)
 
     taken = np.zeros(n, dtype=bool)
     communities: list[list[int]] = []
-    for start in range(0, len(centres), batch_size):
-        batch = [c for c in centres[start : start + batch_size] if not taken[c]]
-        if not batch:
-            continue
-        rows = torch.tensor(batch, device=emb.device)
-        scores = dot_score(emb.index_select(0, rows), emb)
-        for centre, row in zip(batch, scores, strict=True):
+    for start in range(0, len(centres), rows_per_block):
+        batch = centres[start : start + rows_per_block]
+        batch = batch[~taken[batch]]
+        # candidates whose members were not kept: score their rows again
+        rescored: dict[int, np.ndarray] = {}
+        missing = batch[offsets[batch] < 0]
+        if len(missing):
+            block = emb.index_select(0, torch.from_numpy(missing).to(emb.device))
+            rows, members, _ = _members(block, emb, limit)
+            bounds = np.searchsorted(rows, np.arange(len(missing) + 1))
+            rescored = {int(c): members[bounds[i] : bounds[i + 1]] for i, c in enumerate(missing)}
+        for centre in batch.tolist():
             if taken[centre]:
                 continue
-            members = (row >= limit).nonzero().flatten()
-            members = members[torch.sort(row[members], descending=True, stable=True).indices].cpu().numpy()
-            free = members[~taken[members]]
+            found = rescored.get(centre)
+            if found is None:
+                found = flat[offsets[centre] : offsets[centre] + counts[centre]]
+            free = found[~taken[found]]
             if len(free) >= min_community_size:
-                community = [centre, *(int(m) for m in free if m != centre)]
+                community = [centre, *free[free != centre].tolist()]
                 communities.append(community)
                 taken[community] = True
     communities.sort(key=len, reverse=True)
     return communities
+
+
+def _members(block: Tensor, emb: Tensor, limit: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The embeddings at cosine ``>= limit`` of each row of ``block`` (both normalized).
+
+    Returns:
+        ``(rows, members, counts)``: pairs sorted by row, then by score (best first), then by member
+        index; ``counts[r]`` is how many pairs row ``r`` has.
+
+    """
+    scores = dot_score(block, emb)
+    rows_t, members_t = (scores >= limit).nonzero(as_tuple=True)
+    values = scores[rows_t, members_t].cpu().numpy()
+    rows, members = rows_t.cpu().numpy(), members_t.cpu().numpy()
+    # numpy's lexsort is exact and, on CPU, far quicker here than torch's stable sorts
+    order = np.lexsort((members, -values, rows))
+    return rows[order], members[order], np.bincount(rows, minlength=len(block))
