@@ -26,6 +26,12 @@ __all__ = ["SentenceTransformer"]
 logger = logging.getLogger(__name__)
 
 
+def _open_cache(spec: Any) -> Any:
+    from sentencekit.cache import open_cache
+
+    return open_cache(spec)
+
+
 def _default_device() -> str:
     if torch.cuda.is_available():
         return "cuda"
@@ -55,6 +61,8 @@ class SentenceTransformer(nn.Sequential):
         tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
         config_kwargs: Passed to ``AutoConfig.from_pretrained``.
         backend: Only ``"torch"`` for now.
+        cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
+            ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).
 
     Example:
         >>> model = SentenceTransformer("all-MiniLM-L6-v2")
@@ -81,6 +89,7 @@ class SentenceTransformer(nn.Sequential):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
+        cache: Any = None,
     ) -> None:
         if backend != "torch":
             raise ValueError(f"backend={backend!r} is not available yet; use backend='torch'.")
@@ -122,6 +131,7 @@ class SentenceTransformer(nn.Sequential):
         self.truncate_dim = truncate_dim if truncate_dim is not None else settings.truncate_dim
         self._prompt_lengths: dict[str, int] = {}
         self._prompt_resolver = PromptResolver(self.model_id)
+        self.cache = None if cache is None else _open_cache(cache)
         self.to(device or _default_device())
 
     # --- properties ---------------------------------------------------------------------------------------
@@ -204,6 +214,7 @@ class SentenceTransformer(nn.Sequential):
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
         max_batch_tokens: int | None = None,
+        cache: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text (-> 1-D) or a list of texts (-> 2-D), with the reference's arguments.
@@ -222,6 +233,8 @@ class SentenceTransformer(nn.Sequential):
             normalize_embeddings: Scale to unit length (after ``truncate_dim``).
             truncate_dim: Keep the first dimensions only (Matryoshka).
             max_batch_tokens: Also cut batches so rows x longest row stays within this many tokens.
+            cache: Embedding cache for this call (overrides the model's ``cache``); only sentence embeddings
+                are cached, and only texts not found are computed.
             **kwargs: Only ``inputs=`` (the reference's v6 name for ``sentences``); anything else is an error.
 
         Raises:
@@ -263,7 +276,13 @@ class SentenceTransformer(nn.Sequential):
             show_progress_bar=bool(show_progress_bar),
             to_cpu=convert_to_numpy and not convert_to_tensor,
         )
-        result = run_encode(list(self), texts, plan)
+        active_cache = cache if cache is not None else getattr(self, "cache", None)
+        if active_cache is not None and output_value == "sentence_embedding" and texts:
+            from sentencekit.cache.lookup import encode_cached
+
+            result: Tensor | list[Any] = encode_cached(self, active_cache, texts, plan)
+        else:
+            result = run_encode(list(self), texts, plan)
         if output_value != "sentence_embedding":
             return result[0] if single else result
         assert isinstance(result, Tensor)
