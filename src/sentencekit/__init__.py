@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
     "CacheError": "sentencekit.errors",
+    "Index": "sentencekit.index",
     "IndexCorruptedError": "sentencekit.errors",
     "InvalidInputError": "sentencekit.errors",
     "MissingDependencyError": "sentencekit.errors",
@@ -36,6 +37,7 @@ _SUBMODULES = ("evaluation", "models", "readers", "util")
 
 __all__ = [
     "CacheError",
+    "Index",
     "IndexCorruptedError",
     "InvalidInputError",
     "MissingDependencyError",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PackagedModelError,
         SentenceKitError,
     )
+    from sentencekit.index import Index
     from sentencekit.quantization import quantize_embeddings
     from sentencekit.sentence_transformer import SentenceTransformer
     from sentencekit.types import SimilarityFunction
