@@ -361,3 +361,31 @@ def test_cli_stats_and_clear(tmp_path):
     missing = _cli("stats", str(tmp_path / "typo.sqlite"))
     assert missing.returncode == 2 and "No embedding cache" in missing.stderr
     assert not (tmp_path / "typo.sqlite").exists()
+
+
+def test_damage_found_during_use_is_recovered(tmp_path, caplog):
+    cache = SQLiteCache(tmp_path / "emb.sqlite")
+    cache.put_many({"x": np.ones(4)})
+    calls = []
+
+    def fails_once(conn: sqlite3.Connection) -> int:
+        calls.append(conn)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    with caplog.at_level(logging.WARNING, logger="sentencekit.cache.sqlite"):
+        assert cache._run(fails_once, what="read") == 0  # set aside, then an empty cache answers
+    assert "damaged" in caplog.text
+    assert len(list(tmp_path.glob("emb.sqlite.corrupt-*"))) >= 1
+
+
+def test_a_model_with_a_cache_can_be_copied(tiny_hf_folder, tmp_path):
+    import copy
+    import pickle
+
+    cached_model = SentenceTransformer(str(tiny_hf_folder), device="cpu", cache=tmp_path / "emb.sqlite")
+    cold = cached_model.encode(TEXTS)
+    for clone in (copy.deepcopy(cached_model), pickle.loads(pickle.dumps(cached_model))):
+        assert clone.encode(TEXTS).tobytes() == cold.tobytes()
+        assert clone.cache.stats.entries == 4

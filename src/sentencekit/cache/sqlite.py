@@ -2,8 +2,11 @@
 
 Layout (format version 1)::
 
-    meta(key TEXT PRIMARY KEY, value TEXT)          format_version, created_by
-    entries(key TEXT PRIMARY KEY, dtype TEXT, vector BLOB) WITHOUT ROWID
+    meta(key TEXT PRIMARY KEY, value TEXT)          format_version, created_at
+    entries(key TEXT PRIMARY KEY, dtype TEXT, vector BLOB)
+
+``entries`` is a rowid table on purpose: with ~1.5 KB vectors per row, a WITHOUT ROWID table measured twice
+the file size and 3-4x slower reads and writes.
 
 The file is in WAL mode, so readers never wait for writers; each ``put_many`` is one ``BEGIN IMMEDIATE``
 transaction of ``INSERT OR REPLACE`` statements, and a writer that finds the file locked waits
@@ -14,6 +17,7 @@ replaced by an empty cache, with a warning: a cache can always be rebuilt, so it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -145,7 +149,8 @@ class SQLiteCache(EmbeddingCache):
                 self._ensure_schema(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
         except BaseException:
             conn.close()
@@ -162,7 +167,7 @@ class SQLiteCache(EmbeddingCache):
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS entries "
-            "(key TEXT PRIMARY KEY, dtype TEXT NOT NULL, vector BLOB NOT NULL) WITHOUT ROWID"
+            "(key TEXT PRIMARY KEY, dtype TEXT NOT NULL, vector BLOB NOT NULL)"
         )
         row = conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
         if row is None:
@@ -221,7 +226,8 @@ class SQLiteCache(EmbeddingCache):
                     return operation(conn)
                 except sqlite3.DatabaseError as exc:
                     if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
                     if _is_corruption(exc) and not recovered:
                         self._set_aside(exc)
                         recovered = True
