@@ -58,20 +58,19 @@ def encode_cached(model: Any, cache_spec: Any, texts: list[str], plan: EncodePla
         for index, key in enumerate(keys):
             if key not in found:
                 first_missing.setdefault(key, index)
-        computed: dict[str, Tensor] = {}
-        dtype = _float_dtype(model)
+        fresh: Tensor | None = None
         if first_missing:
-            fresh = run_encode(list(model), [texts[i] for i in first_missing.values()], plan)
-            assert isinstance(fresh, Tensor)
-            dtype = fresh.dtype
-            computed = dict(zip(first_missing, fresh, strict=True))
+            encoded = run_encode(list(model), [texts[i] for i in first_missing.values()], plan)
+            assert isinstance(encoded, Tensor)
+            fresh = encoded
             rows = fresh.detach().to("cpu", torch.float32).numpy()
             try:
                 cache.put_many(zip(first_missing, rows, strict=True))
             except CacheError as exc:
                 logger.warning("Could not store %d new embeddings in the cache: %s", len(rows), exc)
         logger.debug("Embedding cache: %d of %d texts found", len(keys) - len(first_missing), len(keys))
-        return _assemble(keys, found, computed, dtype, torch.device("cpu") if plan.to_cpu else plan.device)
+        device = torch.device("cpu") if plan.to_cpu else plan.device
+        return _assemble(keys, found, list(first_missing), fresh, _float_dtype(model), device)
     finally:
         if owned:
             cache.close()
@@ -80,15 +79,28 @@ def encode_cached(model: Any, cache_spec: Any, texts: list[str], plan: EncodePla
 def _assemble(
     keys: list[str],
     found: dict[str, np.ndarray],
-    computed: dict[str, Tensor],
-    dtype: torch.dtype,
+    fresh_keys: list[str],
+    fresh: Tensor | None,
+    model_dtype: torch.dtype,
     device: torch.device,
 ) -> Tensor:
-    """Stack cached and computed rows in the order of ``keys``."""
-    rows: list[Tensor] = []
-    for key in keys:
-        row = computed.get(key)
-        if row is None:
-            row = torch.from_numpy(np.array(found[key], dtype=np.float32)).to(dtype)
-        rows.append(row.to(device))
-    return torch.stack(rows)
+    """Rows in ``keys`` order: cached ones from ``found``, the others from ``fresh`` (one per fresh key).
+
+    Cached rows are converted in one block (not row by row: 10,000 small tensors cost more than the lookup).
+    """
+    dtype = fresh.dtype if fresh is not None else model_dtype
+    if fresh is None:  # all cached: one block, no scatter
+        block = np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
+        return torch.from_numpy(block).to(device=device, dtype=dtype)
+    fresh_row = {key: row for row, key in enumerate(fresh_keys)}
+    hit_positions = [i for i, key in enumerate(keys) if key not in fresh_row]
+    out = torch.empty((len(keys), fresh.shape[1]), dtype=dtype, device=device)
+    if hit_positions:
+        block = np.stack([found[keys[i]] for i in hit_positions]).astype(np.float32, copy=False)
+        out[torch.tensor(hit_positions, device=device)] = torch.from_numpy(block).to(
+            device=device, dtype=dtype
+        )
+    fresh_positions = [i for i, key in enumerate(keys) if key in fresh_row]
+    rows = torch.tensor([fresh_row[keys[i]] for i in fresh_positions], device=fresh.device)
+    out[torch.tensor(fresh_positions, device=device)] = fresh[rows].to(device)
+    return out
