@@ -19,7 +19,12 @@ from sentencekit.errors import SentenceKitError
 __all__ = ["COMMANDS", "EXIT_USER_ERROR", "build_parser", "main"]
 
 # Command modules, in the order `sentencekit --help` lists them.
-COMMANDS: tuple[str, ...] = ("sentencekit.cli.models", "sentencekit.cli.eval", "sentencekit.cli.cache")
+COMMANDS: tuple[str, ...] = (
+    "sentencekit.cli.models",
+    "sentencekit.cli.eval",
+    "sentencekit.cli.cache",
+    "sentencekit.cli.index",
+)
 
 EXIT_USER_ERROR = 2  # as argparse uses for bad arguments
 
