@@ -29,8 +29,8 @@ _RETRAIN_GROWTH = 4
 _TRAIN_ROWS_PER_LIST = 40
 # faiss.write_index's file inside a saved index folder
 _FAISS_FILE = "faiss.index"
-# int8 codes are widened to float32 this many rows at a time (64 MB at 256 dims)
-_INT8_BLOCK_ROWS = 1 << 16
+# binary/int8 codes are widened to float32 this many rows at a time (100 MB at 384 dims)
+_DECODE_BLOCK_ROWS = 1 << 16
 
 
 class VectorBackend:
@@ -243,46 +243,50 @@ class QuantizedBackend(VectorBackend):
         return np.asarray(quantize_embeddings(vectors, self.precision, ranges=self.ranges))
 
     def search(self, vectors: np.ndarray, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        from sentencekit.quantization import semantic_search_quantized
+        """Score the float queries against the decoded codes (asymmetric: only the corpus is quantized).
 
-        assert self.codes is not None
-        if self.precision == "int8":
-            return self._search_int8(queries, fetch)
-        hits = semantic_search_quantized(queries, self.codes, self.precision, top_k=fetch, rescore=False)
-        return _pad(hits, fetch)
-
-    def _search_int8(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        """Score the float queries against the bucket centres (asymmetric: only the corpus is quantized).
-
-        Quantizing the queries too would weight each dimension by its bucket width and lose much recall.
+        Binary codes decode to +-1 per dimension, int8 codes to their bucket centres. Quantizing the queries
+        too would lose recall (Hamming distance ignores the query's magnitudes; int8 products weight each
+        dimension by its bucket width). The codes are widened to float32 a block at a time.
         """
         import torch
 
-        assert self.codes is not None and self.ranges is not None
-        low, high = self.ranges.astype(np.float32)
-        width = (high - low) / 255
-        width = np.where(width == 0, 1, width)
-        # value ~ (code + 128.5) * width + low, so q . value = (q * width) . (code + 128.5) + q . low
-        q_scaled = torch.from_numpy(np.ascontiguousarray(queries * width, dtype=np.float32))
-        offset = torch.from_numpy(queries @ low + 128.5 * (queries * width).sum(axis=1))
-        codes = torch.from_numpy(self.codes)
-        best_scores, best_rows = None, None
-        for start in range(0, len(codes), _INT8_BLOCK_ROWS):
-            block = codes[start : start + _INT8_BLOCK_ROWS].to(torch.float32)
-            scores = q_scaled @ block.T + offset[:, None]
-            top, pos = torch.topk(scores, min(fetch, len(block)), dim=1)
+        assert self.codes is not None
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.precision == "int8":
+            assert self.ranges is not None
+            low, high = self.ranges.astype(np.float32)
+            width = (high - low) / 255
+            width = np.where(width == 0, 1, width)
+            # value ~ (code + 128.5) * width + low, so q . value = (q * width) . (code + 128.5) + q . low
+            weights = torch.from_numpy(np.ascontiguousarray(q * width))
+            offset = torch.from_numpy(q @ low + 128.5 * (q * width).sum(axis=1))
+
+            def decode(block: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(block).to(torch.float32)
+
+        else:
+            weights, offset = torch.from_numpy(q), torch.zeros(len(q))
+
+            def decode(block: np.ndarray) -> torch.Tensor:
+                bits = np.unpackbits(block, axis=1, count=self.config.dim)
+                return torch.from_numpy(bits).to(torch.float32) * 2 - 1
+
+        best: tuple[torch.Tensor, torch.Tensor] | None = None
+        for start in range(0, len(self.codes), _DECODE_BLOCK_ROWS):
+            block = decode(self.codes[start : start + _DECODE_BLOCK_ROWS])
+            top, pos = torch.topk(weights @ block.T + offset[:, None], min(fetch, len(block)), dim=1)
             pos = pos + start
-            if best_scores is not None and best_rows is not None:
-                top, pos = torch.cat([best_scores, top], 1), torch.cat([best_rows, pos], 1)
+            if best is not None:
+                top, pos = torch.cat([best[0], top], 1), torch.cat([best[1], pos], 1)
                 top, order = torch.topk(top, min(fetch, top.shape[1]), dim=1)
                 pos = pos.gather(1, order)
-            best_scores, best_rows = top, pos
-        assert best_scores is not None and best_rows is not None
-        scores_out = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
-        rows_out = np.full((len(queries), fetch), -1, dtype=np.int64)
-        scores_out[:, : best_scores.shape[1]] = best_scores.numpy()
-        rows_out[:, : best_rows.shape[1]] = best_rows.numpy()
-        return scores_out, rows_out
+            best = (top, pos)
+        assert best is not None
+        scores = np.full((len(q), fetch), -np.inf, dtype=np.float32)
+        rows = np.full((len(q), fetch), -1, dtype=np.int64)
+        scores[:, : best[0].shape[1]], rows[:, : best[1].shape[1]] = best[0].numpy(), best[1].numpy()
+        return scores, rows
 
     def nbytes(self) -> int:
         return 0 if self.codes is None else self.codes.nbytes
