@@ -238,16 +238,21 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
-    path = tmp_path / "shared.sqlite"
-    SQLiteCache(path).close()  # both writers open an existing file; creating it at once is tested below
+def _run_two_writers(path: Path, count: int) -> None:
+    """Start two writer processes at once (tags "a" and "b") and wait for both to succeed."""
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, "2000"], stderr=subprocess.PIPE)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, str(count)], stderr=subprocess.PIPE)
         for tag in ("a", "b")
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    SQLiteCache(path).close()  # both writers open an existing file; creating it at once is tested below
+    _run_two_writers(path, 2000)
     cache = SQLiteCache(path)
     assert cache.stats.entries == 4000
     for tag in ("a", "b"):
@@ -258,13 +263,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 
 def test_two_processes_creating_the_file_at_once(tmp_path):
     path = tmp_path / "fresh.sqlite"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, "100"], stderr=subprocess.PIPE)
-        for tag in ("a", "b")
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
+    _run_two_writers(path, 100)
     assert SQLiteCache(path).stats.entries == 200
 
 
