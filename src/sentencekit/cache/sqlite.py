@@ -42,6 +42,8 @@ _STORAGE_DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float1
 # SQLite before 3.32 allows 999 bound parameters per statement; stay below on every version
 _LOOKUP_CHUNK = 900
 _CORRUPTION_MARKERS = ("file is not a database", "malformed", "file is encrypted", "disk image")
+# the write-ahead log is cut back to this size after each checkpoint instead of keeping its largest size
+_WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _BUSY_MARKERS = ("database is locked", "database is busy", "database table is locked")
 
 T = TypeVar("T")
@@ -143,7 +145,8 @@ class SQLiteCache(EmbeddingCache):
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError(f"database disk image is malformed: {'; '.join(problems)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; a lost tail is recomputed
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._ensure_schema(conn)
