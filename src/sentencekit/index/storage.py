@@ -79,7 +79,9 @@ def write_version(path: Path, manifest: dict[str, Any], write_files: Callable[[P
     """
     if path.exists() and not path.is_dir():
         raise InvalidInputError(f"Cannot save an index to {path}: it is a file. Pass a folder path.")
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.mkdir(parents=True)
+        _fsync_dir(path.parent)
     if not (path / _CURRENT).exists() and any(p for p in path.iterdir() if not p.name.startswith("v-")):
         raise InvalidInputError(
             f"Cannot save an index to {path}: the folder holds other files. Pass a new or empty folder."
