@@ -225,11 +225,20 @@ def test_damaged_file_is_set_aside_and_rebuilt(tmp_path, caplog, damage):
 WRITER = textwrap.dedent(
     """
     import sys
+    import time
+    from pathlib import Path
+
     import numpy as np
     from sentencekit.cache.sqlite import SQLiteCache
 
     path, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    cache = SQLiteCache(path, busy_timeout_s=0.05)  # a short timeout exercises the retry path too
+    # start writing only when both writers are ready, so that their transactions really interleave
+    Path(f"{path}.ready-{tag}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(Path(path).parent.glob(Path(path).name + ".ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # writer "a" does not wait for the lock at all, so its conflicts go through the retry-with-backoff path
+    cache = SQLiteCache(path, busy_timeout_s=0.0 if tag == "a" else 5.0)
     for start in range(0, count, 20):
         cache.put_many((f"{tag}-{i}", np.full(8, i, dtype=np.float32)) for i in range(start, start + 20))
         cache.get_many([f"{tag}-{start}"])
