@@ -273,3 +273,15 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_filter_falls_back_to_exact_when_candidates_miss(corpus: np.ndarray, queries: np.ndarray) -> None:
+    """The matching rows are the ones farthest from the query: over-fetched candidates miss them all."""
+    pytest.importorskip("faiss")
+    far = set(_brute_force(corpus, -queries[:1], 150)[0])  # 3.75 % of the rows: above the exact-only share
+    index = Index(DIM, backend="faiss-hnsw")
+    index.add(corpus, metadata=[{"far": i in far} for i in range(len(corpus))])
+    hits = index.search(queries[:1], k=10, filter={"far": True})[0]
+    subset = np.array(sorted(far))
+    expected = [int(subset[i]) for i in _brute_force(corpus[subset], queries[:1], 10)[0]]
+    assert [h["id"] for h in hits] == expected

@@ -41,6 +41,8 @@ class VectorBackend:
 
     """
 
+    _trains = False  # whether part of the structure is fitted to the data (and refitted as it grows)
+
     def __init__(self, config: IndexConfig) -> None:
         self.config = config
         self.rows = 0  # vectors the structure holds (a prefix of the index's rows)
@@ -62,8 +64,6 @@ class VectorBackend:
         """Forget the structure (after rows were compacted away); the next ``sync`` rebuilds it."""
         self.rows = 0
         self.trained_on = 0
-
-    _trains = False
 
     def _build(self, vectors: np.ndarray) -> None:
         raise NotImplementedError
