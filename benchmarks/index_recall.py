@@ -209,6 +209,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch and FAISS threads (default 1: a busy shared machine)"
     )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / "index_recall.json", help="JSON to merge into"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # On a loaded machine FAISS's OpenMP threads spin against each other (k-means ran 4x slower on 2 threads
@@ -219,8 +222,8 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
 
-    path = RESULTS / "index_recall.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
+    path: Path = args.output
+    results: dict[str, Any] = {}
     results["machine"] = {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -234,8 +237,9 @@ def main() -> None:
         if "exact" not in backends:
             backends.insert(0, "exact")
         results[f"synthetic_{args.n}"] = part_synthetic(args.n, args.queries, backends)
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(path.read_text()) if path.exists() else {}  # read late: other runs may have written
+    path.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
     logger.info("Wrote %s", path)
 
 
