@@ -33,7 +33,7 @@ _LAZY: dict[str, str] = {
     "SimilarityFunction": "sentencekit.types",
     "quantize_embeddings": "sentencekit.quantization",
 }
-_SUBMODULES = ("evaluation", "models", "readers", "util")
+_SUBMODULES = ("cache", "evaluation", "models", "readers", "util")
 
 __all__ = [
     "CacheError",
@@ -48,6 +48,7 @@ __all__ = [
     "SentenceTransformer",
     "SimilarityFunction",
     "__version__",
+    "cache",
     "evaluation",
     "models",
     "quantize_embeddings",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit import evaluation, models, readers, util
+    from sentencekit import cache, evaluation, models, readers, util
     from sentencekit.errors import (
         CacheError,
         IndexCorruptedError,
