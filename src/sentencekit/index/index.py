@@ -29,6 +29,8 @@ MetadataFilter = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
 _OVERFETCH = 2
 # ... and when fewer than this fraction of the rows may match, the matching rows are searched exactly.
 _EXACT_BELOW_FRACTION = 0.02
+# lossy backends' candidates are rescored this many queries at a time (a (queries, candidates, dim) block)
+_RESCORE_QUERIES = 64
 
 
 class _Encoder(Protocol):
@@ -314,20 +316,18 @@ class Index:
         if self.config.backend.rescores:
             fetch = min(n, fetch * self.config.rescore_multiplier)
         scores, rows = self._backend.search(self._vectors, q, fetch)
-        out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
-        out_rows = np.full((len(q), k), -1, dtype=np.int64)
-        short = []
-        for i in range(len(q)):
-            keep = rows[i][rows[i] >= 0]
-            keep = keep[allowed[keep]]
-            if self.config.backend.rescores:
-                row_scores = self._vectors[keep] @ q[i]
-            else:
-                row_scores = scores[i][rows[i] >= 0][allowed[rows[i][rows[i] >= 0]]]
-            order = np.lexsort((keep, -row_scores))[:k]
-            if len(order) < k:
-                short.append(i)
-            out_scores[i, : len(order)], out_rows[i, : len(order)] = row_scores[order], keep[order]
+        safe = np.where(rows >= 0, rows, 0)
+        usable = (rows >= 0) & allowed[safe]
+        if self.config.backend.rescores:  # rank the candidates by their float scores
+            scores = np.empty(rows.shape, dtype=np.float32)
+            for start in range(0, len(q), _RESCORE_QUERIES):
+                block = slice(start, start + _RESCORE_QUERIES)
+                scores[block] = np.einsum("qfd,qd->qf", self._vectors[safe[block]], q[block])
+        scores = np.where(usable, scores, -np.inf).astype(np.float32)
+        order = np.lexsort((safe, -scores))[:, :k]  # best score first; equal scores: lower row first
+        out_scores = np.take_along_axis(scores, order, axis=1)
+        out_rows = np.where(np.isfinite(out_scores), np.take_along_axis(rows, order, axis=1), -1)
+        short = np.flatnonzero(usable.sum(axis=1) < k).tolist()
         if short:  # the approximate search found too few matching rows: search those exactly
             logger.debug("%d queries fell back to exact search over the matching rows", len(short))
             exact_scores, exact_rows = self._exact_subset(q[short], allowed, k)
