@@ -103,6 +103,18 @@ def part_scifact() -> dict[str, Any]:
             "params": {k: v for k, v in info["params"].items() if v is not None and k != "dim"},
         }
         logger.info("scifact %-12s %s", backend, out["backends"][backend])
+    # how recall moves with the search-time knobs
+    sweeps: dict[str, dict[int, float]] = {"faiss-ivf nprobe": {}, "faiss-hnsw ef_search": {}}
+    for nprobe in (8, 16, 32, 64):
+        index = Index(DIM, backend="faiss-ivf", nprobe=nprobe)
+        index.add(corpus, ids=doc_ids)
+        sweeps["faiss-ivf nprobe"][nprobe] = round(_recall(_ids(index.search(queries, k=K)), truth), 4)
+    for ef in (16, 32, 64, 128):
+        index = Index(DIM, backend="faiss-hnsw", ef_search=ef)
+        index.add(corpus, ids=doc_ids)
+        sweeps["faiss-hnsw ef_search"][ef] = round(_recall(_ids(index.search(queries, k=K)), truth), 4)
+    out["sweeps"] = sweeps
+    logger.info("scifact sweeps %s", sweeps)
     return out
 
 

@@ -66,7 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--id-field", help="JSONL field holding the id (default: _id if present, else 0, 1, ...)"
     )
     build.add_argument("--nlist", type=_positive, help="IVF clusters (default: 4 * sqrt(n))")
-    build.add_argument("--nprobe", type=_positive, help="IVF clusters searched (default: max(8, nlist / 8))")
+    build.add_argument(
+        "--nprobe", type=_positive, help="IVF clusters searched (default: max(32, nlist / 16))"
+    )
     build.add_argument("--hnsw-m", type=_positive, default=32, help="HNSW graph degree (default: 32)")
     build.add_argument("--ef-search", type=_positive, default=64, help="HNSW search breadth (default: 64)")
     build.add_argument("--batch-size", type=_positive, default=32, help="encoding batch size (default: 32)")

@@ -79,7 +79,7 @@ class Index:
             ``"binary"`` or ``"int8"`` (see :mod:`sentencekit.index.config`).
         metric: ``"cosine"`` (vectors are normalized when added) or ``"dot"``.
         nlist: IVF clusters (None: ``4 * sqrt(n)``).
-        nprobe: IVF clusters searched per query (None: ``max(8, nlist // 8)``).
+        nprobe: IVF clusters searched per query (None: ``max(32, nlist // 16)``).
         hnsw_m: HNSW graph degree.
         ef_construction: HNSW build-time candidate list.
         ef_search: HNSW search-time candidate list.
