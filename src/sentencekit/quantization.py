@@ -254,6 +254,7 @@ def semantic_search_quantized(
     ranges: np.ndarray | None = None,
     rescore: bool = True,
     rescore_multiplier: int = 2,
+    rescore_embeddings: np.ndarray | Tensor | None = None,
 ) -> list[list[dict[str, int | float]]]:
     """Search a quantized corpus exactly with float queries, optionally rescoring with the floats.
 
@@ -272,17 +273,23 @@ def semantic_search_quantized(
         ranges: For int8/uint8: the ranges the corpus was quantized with (required there).
         rescore: Re-rank candidates with the float queries.
         rescore_multiplier: How many times ``top_k`` candidates to fetch before rescoring.
+        rescore_embeddings: The corpus's float embeddings, ``(n, dim)``, to rescore the candidates with
+            instead of their codes. Only the candidates' rows are read, so this can be a memory map
+            (``np.load(path, mmap_mode="r")``): the index stays quantized in memory while the ranking gets
+            close to float's. Without it, the candidates are rescored from the codes (as in the reference).
 
     Returns:
         One list per query of ``{"corpus_id": int, "score": float}`` dicts, best first.
 
     Raises:
-        InvalidInputError: On an empty corpus, mismatched dimensions, missing ranges, or a non-positive
-            ``top_k``.
+        InvalidInputError: On an empty corpus, mismatched dimensions, missing ranges, a non-positive
+            ``top_k``, or ``rescore_embeddings`` whose shape is not the corpus's.
 
     Example:
         >>> corpus = quantize_embeddings(corpus_float, "ubinary")
         >>> hits = semantic_search_quantized(query_float, corpus, "ubinary", top_k=5)
+        >>> floats = np.load("corpus.npy", mmap_mode="r")  # rescore with the floats, kept on disk
+        >>> hits = semantic_search_quantized(query_float, corpus, "ubinary", rescore_embeddings=floats)
 
     """
     from sentencekit.search import semantic_search  # search imports similarity; keep quantization light
@@ -306,6 +313,13 @@ def semantic_search_quantized(
             f"A {prec.value} corpus for {dim}-dim queries must have shape (n, {width}), got {corpus.shape}. "
             "Quantize the corpus and the queries from the same model."
         )
+    if rescore_embeddings is not None:
+        rescore_embeddings = _to_numpy(rescore_embeddings, "rescore_embeddings")
+        if rescore_embeddings.shape != (len(corpus), dim):
+            raise InvalidInputError(
+                f"rescore_embeddings must be the corpus's float embeddings, shape ({len(corpus)}, {dim}), "
+                f"got {rescore_embeddings.shape}."
+            )
     if prec in (Precision.INT8, Precision.UINT8) and ranges is None:
         raise InvalidInputError(f"Searching a {prec.value} corpus needs the `ranges` it was quantized with.")
 
@@ -341,7 +355,12 @@ def semantic_search_quantized(
     rescored = []
     for query, query_hits in zip(queries.astype(np.float64), hits, strict=True):
         ids = np.array([h["corpus_id"] for h in query_hits])
-        rows = _unpack(corpus[ids], prec, dim) if packed else _dequantize(corpus[ids], prec, range_array)
+        if rescore_embeddings is not None:
+            rows = rescore_embeddings[ids].astype(np.float64)
+        elif packed:
+            rows = _unpack(corpus[ids], prec, dim)
+        else:
+            rows = _dequantize(corpus[ids], prec, range_array)
         scores = rows @ query
         order = np.argsort(-scores, kind="stable")[:top_k]
         rescored.append([{"corpus_id": int(ids[i]), "score": float(scores[i])} for i in order])
