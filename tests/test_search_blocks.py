@@ -52,3 +52,20 @@ def test_semantic_search_cosine_matches_the_reference_for_each_dtype(dtype):
         )
     everything = semantic_search(queries, corpus.float(), top_k=120)
     assert all(h["score"] == 0.0 for row in everything for h in row if h["corpus_id"] == 5)
+
+
+def test_semantic_search_on_unit_rows_skips_the_division_and_keeps_the_hits():
+    g = torch.Generator().manual_seed(1)
+    queries = torch.randn(9, 16, generator=g)
+    corpus = torch.nn.functional.normalize(torch.randn(300, 16, generator=g), dim=1)
+    expected = st_util.semantic_search(queries, corpus, top_k=10)
+    ours = semantic_search(queries, corpus, top_k=10)
+    assert [[h["corpus_id"] for h in row] for row in ours] == [
+        [h["corpus_id"] for h in row] for row in expected
+    ]
+    for o, r in zip(ours, expected, strict=True):
+        assert [h["score"] for h in o] == pytest.approx([h["score"] for h in r], abs=1e-6)
+    # one row off unit length by more than a few ulps: the chunk is divided again
+    corpus[7] *= 1.001
+    ours = semantic_search(queries, corpus, top_k=300)
+    assert all(abs(h["score"]) <= 1 + 1e-6 for row in ours for h in row)

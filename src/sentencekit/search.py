@@ -44,6 +44,8 @@ ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 
 # The smallest norm a corpus row is divided by, as in torch.nn.functional.normalize: zero rows score 0.
 _NORM_EPS = 1e-12
+# Rows whose norms are all this many float eps from 1 count as normalized (normalize() leaves up to ~2).
+_UNIT_ULPS = 4
 # community_detection scores at most this many pairs at once (128 MB of float32), whatever its batch_size:
 # the scores and the sorting of the pairs above the threshold then stay well under 2 GB even when all pass.
 _SCORE_BLOCK_ELEMENTS = 1 << 25
@@ -191,7 +193,11 @@ def semantic_search(
         chunk = _take_rows(corpus, c_start, c_end)
         norms = None
         if normalize and not chunk.is_sparse and chunk.dtype in (torch.float32, torch.float64):
-            norms = torch.linalg.vector_norm(chunk, dim=1).clamp_min_(_NORM_EPS)
+            norms = torch.linalg.vector_norm(chunk, dim=1)
+            # rows already of unit length (the usual case: most models normalize) are not divided, which
+            # would change no score by more than a few units in the last place
+            unit = (norms - 1).abs_().max() <= _UNIT_ULPS * torch.finfo(chunk.dtype).eps
+            norms = None if bool(unit) else norms.clamp_min_(_NORM_EPS)
         elif normalize:
             chunk = normalize_embeddings(chunk)
         for n, q_start in enumerate(range(0, len(queries), query_chunk_size)):
@@ -203,6 +209,7 @@ def semantic_search(
             else:
                 scores = _scores(score_function, q_chunk, chunk)
             best[n] = _merge_top_k(best[n], scores, c_start, top_k)
+            del scores  # free this block before the next is computed: one score block in memory, not two
 
     results: list[list[dict[str, int | float]]] = []
     for entry in best:
