@@ -47,7 +47,8 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
 
     Args:
         sentences_map: Sentence id to text. Ids sharing one text are encoded once and still paired.
-        duplicates_list: Duplicate id pairs; pairs with an id missing from ``sentences_map`` are ignored.
+        duplicates_list: Duplicate id pairs; pairs with an id missing from ``sentences_map`` are ignored. A pair
+            of an id with itself counts as a duplicate that is never mined (the reference counts it too).
         duplicates_dict: Duplicate pairs as ``{id1: {id2: True}}``; used together with ``duplicates_list``.
         add_transitive_closure: If ``a~b`` and ``b~c`` are duplicates, count ``a~c`` as one too.
         query_chunk_size: Passed to the mining: sentences searched at once.
@@ -179,8 +180,12 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
 
 
 def _unordered(pairs: Iterable[Pair]) -> set[frozenset[str]]:
-    """Pairs as unordered sets, dropping self-pairs."""
-    return {frozenset(pair) for pair in pairs if pair[0] != pair[1]}
+    """Pairs as unordered sets.
+
+    A self-pair ``(a, a)`` stays (as ``{a}``): it counts as a known duplicate that mining can never return,
+    as in sentence-transformers, so recall and average precision match the reference's.
+    """
+    return {frozenset(pair) for pair in pairs}
 
 
 def _transitive_closure(pairs: set[frozenset[str]]) -> set[frozenset[str]]:
@@ -195,14 +200,15 @@ def _transitive_closure(pairs: set[frozenset[str]]) -> set[frozenset[str]]:
         return node
 
     for pair in pairs:
-        a, b = tuple(pair)
-        parent[root(a)] = root(b)
+        a, *rest = tuple(pair)
+        parent[root(a)] = root(rest[0] if rest else a)
     groups: dict[str, list[str]] = {}
     for node in list(parent):
         groups.setdefault(root(node), []).append(node)
-    return {
+    closed = {
         frozenset((group[i], group[j]))
         for group in groups.values()
         for i in range(len(group))
         for j in range(i)
     }
+    return closed | pairs  # the given self-pairs stay; the closure adds none
