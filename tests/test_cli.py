@@ -46,6 +46,14 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+@pytest.mark.parametrize("command", ["models", "eval", "cache", "index"])
+def test_command_help_is_plain_text(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "Examples:\n" in result.stdout
+    assert "``" not in result.stdout and "::" not in result.stdout
+
+
 def test_help_does_not_import_heavy_modules():
     code = (
         "import sys\n"

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from sentencekit.cli.main import plain_help
+
 __all__ = ["add_parser"]
 
 
@@ -23,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "cache",
         help="inspect or clear an embedding cache",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _print_usage(parser))

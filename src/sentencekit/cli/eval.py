@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sentencekit.cli.main import plain_help
+
 __all__ = ["add_parser"]
 
 SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
@@ -33,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "eval",
         help="evaluate a model on a benchmark file (STS, retrieval, pairs, triplets, paraphrase mining)",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _usage(parser))

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sentencekit.cli.main import plain_help
 from sentencekit.errors import InvalidInputError
 
 __all__ = ["add_parser", "read_corpus"]
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "index",
         help="build, search and describe a vector index",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _usage(parser))

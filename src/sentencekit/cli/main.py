@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sentencekit import __version__
 from sentencekit.errors import SentenceKitError
 
-__all__ = ["COMMANDS", "EXIT_USER_ERROR", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_USER_ERROR", "build_parser", "main", "plain_help"]
 
 # Command modules, in the order `sentencekit --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -27,6 +27,11 @@ COMMANDS: tuple[str, ...] = (
 )
 
 EXIT_USER_ERROR = 2  # as argparse uses for bad arguments
+
+
+def plain_help(docstring: str | None) -> str:
+    """A command module's docstring as ``--help`` text: reST literals and ``Examples::`` made plain."""
+    return (docstring or "").replace("::\n", ":\n").replace("``", "")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from sentencekit.cli.main import plain_help
+
 __all__ = ["add_parser"]
 
 
@@ -22,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "models",
         help="list, fetch and locate models",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _print_usage(parser))
