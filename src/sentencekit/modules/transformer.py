@@ -30,6 +30,8 @@ _CONFIG_FILES = (
 _V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "architecture")
 # Architectures whose encoder must be loaded alone (AutoModel would build the whole seq2seq model).
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
+# Encoder dtypes whose output is widened to fp32 before pooling.
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 class TokenizedTexts:
@@ -125,6 +127,11 @@ class Transformer(Module):
         self._max_seq_length = int(value)
         self.tokenizer.model_max_length = int(value)
 
+    @property
+    def forward_inputs(self) -> list[str]:
+        """The tensors the encoder takes, among ``input_ids``, ``attention_mask`` and ``token_type_ids``."""
+        return list(self._forward_inputs)
+
     def get_word_embedding_dimension(self) -> int:
         """Width of the token embeddings this module outputs."""
         return int(self.config.hidden_size)
@@ -188,7 +195,10 @@ class Transformer(Module):
         """Run the encoder; adds ``token_embeddings`` (and ``all_layer_embeddings`` when asked for)."""
         inputs = {name: features[name] for name in self._forward_inputs if name in features}
         out = self.auto_model(**inputs, output_hidden_states=self.output_hidden_states, return_dict=True)
-        features["token_embeddings"] = out.last_hidden_state
+        # A half-precision encoder (model_kwargs={"torch_dtype": torch.bfloat16}) hands on fp32 token
+        # embeddings, so that pooling, normalization and the returned embeddings are fp32.
+        hidden = out.last_hidden_state
+        features["token_embeddings"] = hidden.float() if hidden.dtype in _HALF_DTYPES else hidden
         if self.output_hidden_states:
             features["all_layer_embeddings"] = out.hidden_states
         return features
