@@ -18,7 +18,7 @@ $(VENV)/.core: $(VENV)/.base pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base pyproject.toml
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' $(TORCH)
 	touch $@ $(VENV)/.core
 
 setup: $(VENV)/.core

@@ -31,6 +31,8 @@ _LAZY: dict[str, str] = {
     "SentenceKitError": "sentencekit.errors",
     "SentenceTransformer": "sentencekit.sentence_transformer",
     "SimilarityFunction": "sentencekit.types",
+    "export_dynamic_quantized_onnx_model": "sentencekit.backends.onnx_export",
+    "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
     "quantize_embeddings": "sentencekit.quantization",
 }
 _SUBMODULES = ("cache", "evaluation", "models", "readers", "util")
@@ -50,6 +52,8 @@ __all__ = [
     "__version__",
     "cache",
     "evaluation",
+    "export_dynamic_quantized_onnx_model",
+    "export_optimized_onnx_model",
     "models",
     "quantize_embeddings",
     "readers",
@@ -58,6 +62,10 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sentencekit import cache, evaluation, models, readers, util
+    from sentencekit.backends.onnx_export import (
+        export_dynamic_quantized_onnx_model,
+        export_optimized_onnx_model,
+    )
     from sentencekit.errors import (
         CacheError,
         IndexCorruptedError,

@@ -57,10 +57,13 @@ class SentenceTransformer(nn.Sequential):
         local_files_only: Never download; use local folders and caches only.
         token: Hugging Face token for private models.
         truncate_dim: Cut embeddings to this many dimensions (Matryoshka models).
-        model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"torch_dtype": torch.bfloat16}``).
+        model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"torch_dtype": torch.bfloat16}`` runs
+            the encoder in bf16 and pools in fp32). With ``backend="onnx"``: ``file_name`` (e.g.
+            ``"onnx/model_qint8_avx512_vnni.onnx"``) and ``provider`` only.
         tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
         config_kwargs: Passed to ``AutoConfig.from_pretrained``.
-        backend: Only ``"torch"`` for now.
+        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime; the file is exported on first use and cached, see
+            ``docs/fast_inference.md``; needs ``pip install "sentencekit[onnx]"``).
         cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
             ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).
 
@@ -91,9 +94,15 @@ class SentenceTransformer(nn.Sequential):
         backend: str = "torch",
         cache: Any = None,
     ) -> None:
-        if backend != "torch":
-            raise ValueError(f"backend={backend!r} is not available yet; use backend='torch'.")
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend={backend!r} is not available; use backend='torch' or backend='onnx'.")
+        onnx_options: dict[str, Any] | None = None
+        if backend == "onnx":
+            from sentencekit.backends.onnx import split_onnx_kwargs
+
+            onnx_options, model_kwargs = split_onnx_kwargs(model_kwargs), None
         settings = ModelSettings()
+        folder: Path | None = None
         self.model_id: str | None = None
         if model_name_or_path is not None and modules is None:
             from sentencekit.hub import resolve_model_path
@@ -119,6 +128,11 @@ class SentenceTransformer(nn.Sequential):
             settings = load_settings(folder)
             self.model_id = str(model_name_or_path)
         super().__init__(*(modules or []))
+        self.backend = backend
+        if onnx_options is not None:
+            from sentencekit.backends.onnx import to_onnx
+
+            self[0] = to_onnx(self.transformer, folder, onnx_options)
         self.prompts: dict[str, str] = {**settings.prompts, **(prompts or {})}
         self.default_prompt_name = default_prompt_name or settings.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:

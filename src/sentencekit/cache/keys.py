@@ -101,7 +101,11 @@ def _module_configs(model: Any) -> list[Any]:
     configs: list[Any] = []
     for module in model:
         get_config = getattr(module, "get_config", None)
-        configs.append([type(module).__qualname__, get_config() if callable(get_config) else None])
+        entry = [type(module).__qualname__, get_config() if callable(get_config) else None]
+        identity = getattr(module, "cache_identity", None)
+        if callable(identity):  # e.g. which ONNX graph (fp32 or int8) computes the vectors
+            entry.append(identity())
+        configs.append(entry)
     return configs
 
 
