@@ -1,4 +1,4 @@
-"""Evaluators: measure a sentence embedding model on a task and return a dict of metrics.
+"""Evaluators: measure an embedding model or a cross-encoder on a task and return a dict of metrics.
 
 Every evaluator is constructed with its data, called with a model, and returns ``{name_metric: value}``; its
 ``primary_metric`` names the headline key. The names, arguments and result keys are those of
@@ -19,6 +19,17 @@ evaluator                               task                                    
 :class:`SequentialEvaluator`            several of the above                             ``sequential_score``
 ======================================  ===============================================  =====================
 
+For cross-encoders (:class:`sentencekit.cross_encoder.CrossEncoder`), which score pairs:
+
+============================================  ====================================  ==========================
+evaluator                                     task                                  primary metric
+============================================  ====================================  ==========================
+:class:`CrossEncoderClassificationEvaluator`  labelled pairs (0/1, or NLI classes)  ``average_precision``
+                                                                                    (``f1_macro`` for classes)
+:class:`CrossEncoderCorrelationEvaluator`     graded similarity of pairs (STS)      ``spearman``
+:class:`CrossEncoderRerankingEvaluator`       ordering each query's candidates      ``ndcg@10``
+============================================  ====================================  ==========================
+
 Each evaluator encodes every distinct text once, however often it recurs in the data.
 """
 
@@ -26,6 +37,9 @@ from __future__ import annotations
 
 from sentencekit.evaluation.base import SentenceEvaluator
 from sentencekit.evaluation.binary_classification import BinaryClassificationEvaluator
+from sentencekit.evaluation.cross_encoder_classification import CrossEncoderClassificationEvaluator
+from sentencekit.evaluation.cross_encoder_correlation import CrossEncoderCorrelationEvaluator
+from sentencekit.evaluation.cross_encoder_reranking import CrossEncoderRerankingEvaluator
 from sentencekit.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
 from sentencekit.evaluation.information_retrieval import InformationRetrievalEvaluator
 from sentencekit.evaluation.label_accuracy import LabelAccuracyEvaluator
@@ -39,6 +53,9 @@ from sentencekit.types import SimilarityFunction
 
 __all__ = [
     "BinaryClassificationEvaluator",
+    "CrossEncoderClassificationEvaluator",
+    "CrossEncoderCorrelationEvaluator",
+    "CrossEncoderRerankingEvaluator",
     "EmbeddingSimilarityEvaluator",
     "InformationRetrievalEvaluator",
     "LabelAccuracyEvaluator",

@@ -164,6 +164,28 @@ def evaluation_context(epoch: int, steps: int, truncate_dim: int | None = None) 
     return text
 
 
+def require_columns(evaluator: str, item: str, **columns: Sequence[Any]) -> None:
+    """Check that the named input columns share one length and are not empty.
+
+    Args:
+        evaluator: The evaluator's class name, for the message.
+        item: What one row is ("sentence pair", "triplet", ...), for the message.
+        **columns: The columns, by argument name, in the order the message lists them.
+
+    Raises:
+        ValueError: Naming the columns and their lengths, or saying that at least one row is needed.
+
+    """
+    lengths = [len(column) for column in columns.values()]
+    if len(set(lengths)) > 1:
+        names = list(columns)
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        got = ", ".join(map(str, lengths[:-1])) + f" and {lengths[-1]}"
+        raise ValueError(f"{listed} must have the same length, got {got}")
+    if not lengths or lengths[0] == 0:
+        raise ValueError(f"{evaluator} needs at least one {item}")
+
+
 def csv_file_name(stem: str, name: str, suffix: str = "_results.csv") -> str:
     """Build a CSV file name the reference's way: ``stem + "_" + name + suffix`` (no ``_`` without a name)."""
     return f"{stem}_{name}{suffix}" if name else f"{stem}{suffix}"

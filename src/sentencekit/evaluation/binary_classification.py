@@ -19,6 +19,7 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
+    require_columns,
 )
 
 __all__ = ["BinaryClassificationEvaluator"]
@@ -92,13 +93,13 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
         )
-        if not len(sentences1) == len(sentences2) == len(labels):
-            raise ValueError(
-                "sentences1, sentences2 and labels must have the same length, got "
-                f"{len(sentences1)}, {len(sentences2)} and {len(labels)}"
-            )
-        if not labels:
-            raise ValueError("BinaryClassificationEvaluator needs at least one labelled pair")
+        require_columns(
+            "BinaryClassificationEvaluator",
+            "labelled pair",
+            sentences1=sentences1,
+            sentences2=sentences2,
+            labels=labels,
+        )
         bad = sorted({label for label in labels if label not in (0, 1)}, key=str)
         if bad:
             raise ValueError(f"labels must be 0 or 1, got {bad[:5]}")

@@ -16,6 +16,7 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
+    require_columns,
 )
 from sentencekit.types import SimilarityFunction
 
@@ -93,13 +94,13 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
         )
-        if not len(sentences1) == len(sentences2) == len(scores):
-            raise ValueError(
-                "sentences1, sentences2 and scores must have the same length, got "
-                f"{len(sentences1)}, {len(sentences2)} and {len(scores)}"
-            )
-        if not scores:
-            raise ValueError("EmbeddingSimilarityEvaluator needs at least one sentence pair")
+        require_columns(
+            "EmbeddingSimilarityEvaluator",
+            "sentence pair",
+            sentences1=sentences1,
+            sentences2=sentences2,
+            scores=scores,
+        )
         self.sentences1 = list(sentences1)
         self.sentences2 = list(sentences2)
         self.scores = [float(score) for score in scores]

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row
+from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, require_columns
 
 __all__ = ["MSEEvaluator"]
 
@@ -64,13 +64,9 @@ class MSEEvaluator(SentenceEvaluator):
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
         )
-        if len(source_sentences) != len(target_sentences):
-            raise ValueError(
-                f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
-                "must have the same length"
-            )
-        if not source_sentences:
-            raise ValueError("MSEEvaluator needs at least one sentence")
+        require_columns(
+            "MSEEvaluator", "sentence", source_sentences=source_sentences, target_sentences=target_sentences
+        )
         if teacher_model is None:
             raise ValueError("MSEEvaluator needs a teacher_model to embed the source sentences")
         self.target_sentences = list(target_sentences)

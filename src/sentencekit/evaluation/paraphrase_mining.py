@@ -47,8 +47,8 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
 
     Args:
         sentences_map: Sentence id to text. Ids sharing one text are encoded once and still paired.
-        duplicates_list: Duplicate id pairs; pairs with an id missing from ``sentences_map`` are ignored. A pair
-            of an id with itself counts as a duplicate that is never mined (the reference counts it too).
+        duplicates_list: Duplicate id pairs; pairs with an id missing from ``sentences_map`` are ignored. A
+            pair of an id with itself counts as a duplicate that is never mined (the reference counts it too).
         duplicates_dict: Duplicate pairs as ``{id1: {id2: True}}``; used together with ``duplicates_list``.
         add_transitive_closure: If ``a~b`` and ``b~c`` are duplicates, count ``a~c`` as one too.
         query_chunk_size: Passed to the mining: sentences searched at once.

@@ -10,6 +10,7 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
+    require_columns,
 )
 from sentencekit.similarity import cos_sim
 
@@ -72,13 +73,12 @@ class TranslationEvaluator(SentenceEvaluator):
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
         )
-        if len(source_sentences) != len(target_sentences):
-            raise ValueError(
-                f"source_sentences ({len(source_sentences)}) and target_sentences ({len(target_sentences)}) "
-                "must have the same length"
-            )
-        if not source_sentences:
-            raise ValueError("TranslationEvaluator needs at least one sentence pair")
+        require_columns(
+            "TranslationEvaluator",
+            "sentence pair",
+            source_sentences=source_sentences,
+            target_sentences=target_sentences,
+        )
         self.source_sentences = list(source_sentences)
         self.target_sentences = list(target_sentences)
         self.print_wrong_matches = print_wrong_matches

@@ -15,6 +15,7 @@ from sentencekit.evaluation.base import (
     SentenceEvaluator,
     append_csv_row,
     csv_file_name,
+    require_columns,
 )
 from sentencekit.types import SimilarityFunction
 
@@ -88,13 +89,9 @@ class TripletEvaluator(SentenceEvaluator):
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
         )
-        if not len(anchors) == len(positives) == len(negatives):
-            raise ValueError(
-                "anchors, positives and negatives must have the same length, got "
-                f"{len(anchors)}, {len(positives)} and {len(negatives)}"
-            )
-        if not anchors:
-            raise ValueError("TripletEvaluator needs at least one triplet")
+        require_columns(
+            "TripletEvaluator", "triplet", anchors=anchors, positives=positives, negatives=negatives
+        )
         self.anchors = list(anchors)
         self.positives = list(positives)
         self.negatives = list(negatives)
