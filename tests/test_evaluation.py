@@ -559,3 +559,24 @@ def test_cli_reports_bad_input(cli, tmp_path):
     assert code == 2 and "not found" in err
     with pytest.raises(SystemExit):
         cli("sts", bad, "--model", "m", "--limit", 0)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ours.EmbeddingSimilarityEvaluator(["a"], ["b", "c"], [1.0]),
+            r"sentences1, sentences2 and scores",
+        ),
+        (lambda: ours.BinaryClassificationEvaluator(["a"], ["b"], [1, 0]), r"got 1, 1 and 2"),
+        (lambda: ours.TripletEvaluator([], [], []), "TripletEvaluator needs at least one triplet"),
+        (lambda: ours.TranslationEvaluator(["a", "b"], ["c"]), r"source_sentences and target_sentences"),
+        (
+            lambda: ours.MSEEvaluator([], [], teacher_model=object()),
+            "MSEEvaluator needs at least one sentence",
+        ),
+    ],
+)
+def test_mismatched_or_empty_columns_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
