@@ -114,6 +114,11 @@ def _positive(text: str) -> int:
     return value
 
 
+def _common_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The evaluator settings every task takes from the command line."""
+    return {"name": args.name, "batch_size": args.batch_size, "truncate_dim": args.truncate_dim}
+
+
 def _limit(limit: int | None, *columns: list[Any]) -> list[list[Any]]:
     return [column[:limit] for column in columns]
 
@@ -146,10 +151,8 @@ def run_sts(args: argparse.Namespace) -> int:
         sentences1,
         sentences2,
         scores,
-        batch_size=args.batch_size,
         similarity_fn_names=args.similarity,
-        name=args.name,
-        truncate_dim=args.truncate_dim,
+        **_common_options(args),
     )
     return _evaluate(args, "sts", evaluator, {"file": str(args.file), "pairs": len(scores)})
 
@@ -168,9 +171,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
         queries,
         corpus,
         relevant_docs,
-        batch_size=args.batch_size,
-        name=args.name,
-        truncate_dim=args.truncate_dim,
+        **_common_options(args),
         query_prompt=args.query_prompt,
         corpus_prompt=args.corpus_prompt,
         accuracy_at_k=[1, 3, 5, 10],
@@ -196,9 +197,7 @@ def run_pairs(args: argparse.Namespace) -> int:
         sentences1,
         sentences2,
         labels,
-        name=args.name,
-        batch_size=args.batch_size,
-        truncate_dim=args.truncate_dim,
+        **_common_options(args),
         similarity_fn_names=args.similarity,
     )
     return _evaluate(args, "pairs", evaluator, {"file": str(args.file), "pairs": len(labels)})
@@ -215,9 +214,7 @@ def run_triplets(args: argparse.Namespace) -> int:
         anchors,
         positives,
         negatives,
-        name=args.name,
-        batch_size=args.batch_size,
-        truncate_dim=args.truncate_dim,
+        **_common_options(args),
         similarity_fn_names=args.similarity,
     )
     return _evaluate(args, "triplets", evaluator, {"file": str(args.file), "triplets": len(anchors)})
@@ -239,9 +236,7 @@ def run_paraphrase_mining(args: argparse.Namespace) -> int:
         {sentence_id: text for text, sentence_id in ids.items()},
         duplicates_list=duplicates,
         top_k=args.top_k,
-        batch_size=args.batch_size,
-        name=args.name,
-        truncate_dim=args.truncate_dim,
+        **_common_options(args),
     )
     details = {"file": str(args.file), "sentences": len(ids), "duplicates": evaluator.total_num_duplicates}
     return _evaluate(args, "paraphrase-mining", evaluator, details)
