@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
     "CacheError": "sentencekit.errors",
+    "CrossEncoder": "sentencekit.cross_encoder",
     "Index": "sentencekit.index",
     "IndexCorruptedError": "sentencekit.errors",
     "InvalidInputError": "sentencekit.errors",
@@ -35,10 +36,11 @@ _LAZY: dict[str, str] = {
     "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
     "quantize_embeddings": "sentencekit.quantization",
 }
-_SUBMODULES = ("cache", "evaluation", "models", "readers", "util")
+_SUBMODULES = ("cache", "cross_encoder", "evaluation", "models", "readers", "util")
 
 __all__ = [
     "CacheError",
+    "CrossEncoder",
     "Index",
     "IndexCorruptedError",
     "InvalidInputError",
@@ -51,6 +53,7 @@ __all__ = [
     "SimilarityFunction",
     "__version__",
     "cache",
+    "cross_encoder",
     "evaluation",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
@@ -61,11 +64,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit import cache, evaluation, models, readers, util
+    from sentencekit import cache, cross_encoder, evaluation, models, readers, util
     from sentencekit.backends.onnx_export import (
         export_dynamic_quantized_onnx_model,
         export_optimized_onnx_model,
     )
+    from sentencekit.cross_encoder import CrossEncoder
     from sentencekit.errors import (
         CacheError,
         IndexCorruptedError,

@@ -1,0 +1,27 @@
+"""Cross-encoders: score text pairs jointly, rerank retrieved candidates, classify zero-shot with NLI models.
+
+Switch from sentence-transformers by changing one import::
+
+    from sentencekit.cross_encoder import CrossEncoder
+
+    model = CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")
+    scores = model.predict([("How many people live in Berlin?", "Berlin has 3.5 million people.")])
+    ranked = model.rank("How many people live in Berlin?", ["Berlin is green.", "Berlin has 3.5M people."])
+
+=============================================  ===============================================================
+name                                           what it does
+=============================================  ===============================================================
+:class:`CrossEncoder`                          ``predict`` scores pairs, ``rank`` orders documents for a query
+:func:`retrieve_and_rerank`                    bi-encoder top-k (over embeddings or a
+                                               :class:`~sentencekit.Index`), then cross-encoder rescoring
+:func:`zero_shot_classify`                     labels -> hypotheses scored by an NLI cross-encoder
+=============================================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from sentencekit.cross_encoder.model import CrossEncoder
+from sentencekit.cross_encoder.rerank import retrieve_and_rerank
+from sentencekit.cross_encoder.zero_shot import zero_shot_classify
+
+__all__ = ["CrossEncoder", "retrieve_and_rerank", "zero_shot_classify"]

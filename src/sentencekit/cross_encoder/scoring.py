@@ -1,0 +1,122 @@
+"""The scoring loop: tokenize pairs once, batch them by token length, run the model, restore the order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from sentencekit.encoding.batching import length_sorted_batches
+
+__all__ = ["ScorePlan", "TokenizedPairs", "collate", "score_pairs", "tokenize_pairs"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScorePlan:
+    """Everything about one ``predict`` call except the pairs, already validated."""
+
+    batch_size: int
+    device: torch.device
+    max_length: int
+    # None: batches are cut by count only, as in the reference; a budget also bounds padded tokens per batch.
+    max_batch_tokens: int | None = None
+    show_progress_bar: bool = False
+
+
+@dataclass(frozen=True)
+class TokenizedPairs:
+    """Unpadded token ids of text pairs (``[CLS] a [SEP] b [SEP]`` or the model's own template)."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    num_truncated: int
+
+
+def tokenize_pairs(
+    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int, with_token_types: bool
+) -> TokenizedPairs:
+    """Tokenize pairs as the reference does (``truncation="longest_first"``), without padding.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer.
+        pairs: ``(first, second)`` texts.
+        max_length: Most tokens per pair, special tokens included; the longer text is cut first.
+        with_token_types: Also return segment ids (for models that take ``token_type_ids``).
+    """
+    enc = tokenizer(
+        [first for first, _ in pairs],
+        [second for _, second in pairs],
+        truncation="longest_first",
+        max_length=max_length,
+        return_attention_mask=False,
+        return_token_type_ids=with_token_types,
+    )
+    encodings = getattr(enc, "encodings", None) or []
+    num_truncated = sum(1 for e in encodings if e.overflowing)
+    types = enc.get("token_type_ids") if with_token_types else None
+    return TokenizedPairs(enc["input_ids"], types, num_truncated)
+
+
+def collate(
+    input_ids: list[list[int]], token_type_ids: list[list[int]] | None, pad_id: int, left: bool
+) -> dict[str, Tensor]:
+    """Pad token id lists into ``input_ids``, ``attention_mask`` (and ``token_type_ids``) tensors."""
+    width = max((len(ids) for ids in input_ids), default=0)
+    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+    types = torch.zeros_like(mask) if token_type_ids is not None else None
+    for row, seq in enumerate(input_ids):
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        mask[row, span] = 1
+        if types is not None and token_type_ids is not None:
+            types[row, span] = torch.tensor(token_type_ids[row], dtype=torch.long)
+    features = {"input_ids": ids, "attention_mask": mask}
+    if types is not None:
+        features["token_type_ids"] = types
+    return features
+
+
+def score_pairs(
+    model: nn.Module, tokenizer: Any, pairs: list[tuple[str, str]], plan: ScorePlan, with_token_types: bool
+) -> Tensor:
+    """Return the logits of ``pairs`` in input order, shape ``(len(pairs), num_labels)``, on ``plan.device``.
+
+    Each distinct pair is scored once. Batches hold pairs of similar token length, longest first, so
+    padding is small; ``model`` runs under ``torch.inference_mode``.
+    """
+    unique: dict[tuple[str, str], int] = {}
+    positions = [unique.setdefault(pair, len(unique)) for pair in pairs]
+    distinct = list(unique)
+    tokenized = tokenize_pairs(tokenizer, distinct, plan.max_length, with_token_types)
+    if tokenized.num_truncated:
+        logger.info(
+            "%d of %d pairs are longer than max_length=%d tokens; the longer text of each was truncated.",
+            tokenized.num_truncated,
+            len(distinct),
+            plan.max_length,
+        )
+    lengths = [len(ids) for ids in tokenized.input_ids]
+    batches = length_sorted_batches(lengths, plan.batch_size, plan.max_batch_tokens)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    left = tokenizer.padding_side == "left"
+    logits: Tensor | None = None
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
+            rows = batch.tolist()
+            types = [tokenized.token_type_ids[i] for i in rows] if tokenized.token_type_ids else None
+            features = collate([tokenized.input_ids[i] for i in rows], types, pad_id, left)
+            out = model(**{name: value.to(plan.device) for name, value in features.items()}).logits
+            if logits is None:
+                logits = out.new_empty((len(distinct), out.shape[-1]))
+            logits[torch.as_tensor(batch, device=out.device)] = out
+        if logits is None:
+            raise AssertionError("score_pairs needs at least one pair")  # callers return early on no input
+        return logits[torch.as_tensor(positions, device=logits.device)]
