@@ -213,17 +213,44 @@ def test_export_functions_write_reference_file_names(exported_folder: Path, tmp_
     from sentencekit import export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 
     model = SentenceTransformer(str(exported_folder), device="cpu")
+    before = model.encode(["a dog plays with a red ball", "hello"])
     target = tmp_path / "saved"
     written = export_dynamic_quantized_onnx_model(model, "avx512_vnni", target)
     assert written == target / INT8_FILE and written.is_file()
     optimized = export_optimized_onnx_model(model, "O2", str(target))
     assert optimized == target / "onnx" / "model_O2.onnx" and optimized.is_file()
+    # exporting traces a copy: the live torch model gives the same vectors afterwards
+    np.testing.assert_array_equal(model.encode(["a dog plays with a red ball", "hello"]), before)
     with pytest.raises(ValueError, match="O1"):
         export_optimized_onnx_model(model, "O4", target)
     with pytest.raises(ValueError, match="avx512_vnni"):
         export_dynamic_quantized_onnx_model(model, "sse", target)
     with pytest.raises(ValueError, match="push_to_hub"):
         export_dynamic_quantized_onnx_model(model, "avx2", target, push_to_hub=True)
+
+
+@needs_onnx
+def test_save_keeps_the_onnx_file(
+    exported_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentencekit.backends import onnx_export
+
+    model = SentenceTransformer(
+        str(exported_folder), device="cpu", backend="onnx", model_kwargs={"file_name": INT8_FILE}
+    )
+    model.save(tmp_path / "saved")
+    assert (tmp_path / "saved" / INT8_FILE).read_bytes() == (exported_folder / INT8_FILE).read_bytes()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_export, "export_fp32", fail)
+    monkeypatch.setattr(onnx_export, "quantize_file", fail)
+    again = SentenceTransformer(
+        str(tmp_path / "saved"), device="cpu", backend="onnx", model_kwargs={"file_name": INT8_FILE}
+    )
+    assert again[0].onnx_path == tmp_path / "saved" / INT8_FILE
+    np.testing.assert_array_equal(again.encode(["hello world"]), model.encode(["hello world"]))
 
 
 @needs_onnx

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sentencekit._optional import require
-from sentencekit.backends.onnx_export import find_or_export, normalize_file_name
+from sentencekit.backends.onnx_export import SIDECAR_SUFFIX, find_or_export, normalize_file_name
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules import Transformer
 from sentencekit.modules.base import Features
@@ -58,7 +59,8 @@ def split_onnx_kwargs(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
 class OnnxTransformer(Transformer):
     """A :class:`~sentencekit.modules.Transformer` whose encoder runs in an ONNX Runtime session.
 
-    The torch encoder stays loaded: :meth:`save` writes it, and new ONNX files are exported from it.
+    The torch encoder stays loaded: :meth:`save` writes it (and copies the ONNX file into the saved folder's
+    ``onnx/``), and new ONNX files are exported from it.
 
     Attributes:
         onnx_path: The ONNX file the session runs.
@@ -120,6 +122,16 @@ class OnnxTransformer(Transformer):
         hidden = self.session.run(None, feeds)[0]
         features["token_embeddings"] = torch.from_numpy(hidden).to(input_ids.device, torch.float32)
         return features
+
+    def save(self, path: str | Path) -> None:
+        """Save the torch encoder and tokenizer, and copy the ONNX file (with its sidecar) into ``onnx/``."""
+        super().save(path)
+        target = Path(path) / "onnx"
+        target.mkdir(parents=True, exist_ok=True)
+        sidecar = self.onnx_path.with_name(self.onnx_path.name + SIDECAR_SUFFIX)
+        for source in (self.onnx_path, sidecar):
+            if source.is_file() and source.resolve() != (target / source.name).resolve():
+                shutil.copyfile(source, target / source.name)
 
     def cache_identity(self) -> dict[str, str]:
         """What the embedding cache must tell apart beyond the weights: which ONNX graph (fp32, int8, ...)."""

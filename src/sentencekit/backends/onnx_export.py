@@ -1,4 +1,4 @@
-"""Export a model's transformer to ONNX, and find those files again, under sentence-transformers' file names.
+"""ONNX files of a model: their names, where they are cached, and the reference's export functions.
 
 Files live in the ``onnx/`` sub-folder of a model folder, named as the reference names them:
 
@@ -20,22 +20,24 @@ and read-only folders get theirs in ``<sentencekit cache>/onnx/<fingerprint>/`` 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
-import io
 import json
 import logging
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
 
-from sentencekit._optional import require
+from sentencekit.backends.onnx_convert import (
+    OPTIMIZATION_LEVELS,
+    QUANTIZATION_CONFIGS,
+    export_fp32,
+    optimize_file,
+    quantize_file,
+)
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules import Transformer
 
@@ -54,18 +56,6 @@ DEFAULT_FILE = "model.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
 # Bumped when the export itself changes (inputs, outputs, quantized operators), so old files are redone.
 EXPORT_LAYOUT = "sentencekit-onnx/1"
-_OPTIMIZATION_LEVELS = {"O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_EXTENDED", "O3": "ORT_ENABLE_ALL"}
-# config -> reduce_range. CPUs without VNNI multiply u8 x s8 pairs into int16 and can saturate, so their
-# weights are kept to 7 bits; VNNI (and arm64's dot products) accumulate in int32 and use all 8.
-_QUANTIZATION_CONFIGS = {"arm64": False, "avx2": True, "avx512": True, "avx512_vnni": False}
-# Only MatMul weights are quantized: on all-MiniLM-L6-v2 quantizing the embedding Gather as well lowered the
-# minimum cosine to fp32 from 0.987 to 0.982 and was no faster.
-_QUANTIZED_OPERATORS = ["MatMul"]
-# Models with more weight bytes than this keep their weights in an external ``.onnx.data`` file (protobuf's
-# 2 GB limit).
-_EXTERNAL_DATA_BYTES = 1_500_000_000
-# Largest |difference| from torch, over real tokens, that an fp32 export may show on its check inputs.
-_EXPORT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -80,9 +70,9 @@ def _recipe(name: str) -> _Recipe | None:
     if name == DEFAULT_FILE:
         return _Recipe("export")
     stem = name.removesuffix(".onnx")
-    if stem.startswith("model_") and stem[len("model_") :] in _OPTIMIZATION_LEVELS:
+    if stem.startswith("model_") and stem[len("model_") :] in OPTIMIZATION_LEVELS:
         return _Recipe("optimize", stem[len("model_") :])
-    if stem.startswith("model_qint8_") and stem[len("model_qint8_") :] in _QUANTIZATION_CONFIGS:
+    if stem.startswith("model_qint8_") and stem[len("model_qint8_") :] in QUANTIZATION_CONFIGS:
         return _Recipe("quantize", stem[len("model_qint8_") :])
     return None
 
@@ -91,8 +81,8 @@ def producible_files() -> list[str]:
     """The ONNX file names sentencekit can write itself."""
     return (
         [DEFAULT_FILE]
-        + [f"model_{level}.onnx" for level in _OPTIMIZATION_LEVELS]
-        + [f"model_qint8_{config}.onnx" for config in _QUANTIZATION_CONFIGS]
+        + [f"model_{level}.onnx" for level in OPTIMIZATION_LEVELS]
+        + [f"model_qint8_{config}.onnx" for config in QUANTIZATION_CONFIGS]
     )
 
 
@@ -237,112 +227,6 @@ def _atomic(path: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class _LastHiddenState(nn.Module):
-    """The encoder as a function of its tensor inputs, returning the last hidden state only."""
-
-    def __init__(self, model: nn.Module, names: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.names = names
-
-    def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None
-    ) -> Tensor:
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        inputs = {name: given[name] for name in self.names}
-        return self.model(**inputs, return_dict=True).last_hidden_state
-
-
-def export_fp32(transformer: Transformer, path: Path) -> None:
-    """Export ``transformer``'s encoder to ``path`` in fp32, with dynamic batch and sequence axes.
-
-    Exports a deep copy (tracing has left a live transformers 5 model giving wrong outputs), then checks the
-    file against the torch model on two padded inputs.
-
-    Raises:
-        ModelFormatError: When the exported graph disagrees with torch.
-    """
-    require("onnxscript", extra="onnx", purpose="exporting a model to ONNX")
-    names = list(transformer.forward_inputs)
-    if names[:2] != ["input_ids", "attention_mask"]:
-        raise ModelFormatError(
-            f"ONNX export needs an encoder taking input_ids and attention_mask; this one takes {names}."
-        )
-    model = copy.deepcopy(transformer.auto_model).to("cpu", torch.float32).eval()
-    example = _example_inputs(transformer)
-    args = tuple(example[name] for name in names)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    dynamic = tuple({0: batch, 1: sequence} for _ in names)
-    external = sum(p.numel() * 4 for p in model.parameters()) > _EXTERNAL_DATA_BYTES
-    # The exporter prints progress to stdout and warns about internals we cannot act on; keep both quiet.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _LastHiddenState(model, names),
-            args,
-            str(path),
-            input_names=names,
-            output_names=["token_embeddings"],
-            dynamic_shapes=dynamic,
-            external_data=external,
-            dynamo=True,
-            verbose=False,
-        )
-    del model
-    _check_export(transformer, path, example)
-
-
-def _example_inputs(transformer: Transformer) -> dict[str, Tensor]:
-    vocab = max(int(getattr(transformer.config, "vocab_size", 100)), 10)
-    generator = torch.Generator().manual_seed(0)
-    rows = [torch.randint(5, vocab, (n,), generator=generator).tolist() for n in (11, 6, 3)]
-    types = [[0] * len(r) for r in rows] if "token_type_ids" in transformer.forward_inputs else None
-    return transformer.collate(rows, types)
-
-
-def _check_export(transformer: Transformer, path: Path, example: dict[str, Tensor]) -> None:
-    ort = require("onnxruntime", extra="onnx", purpose="checking an ONNX export")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {i.name: example[i.name].numpy() for i in session.get_inputs()}
-    got = torch.from_numpy(session.run(None, feeds)[0])
-    with torch.inference_mode():
-        inputs = {name: example[name] for name in transformer.forward_inputs}
-        model = transformer.auto_model
-        expected = model(**{k: v.to(model.device) for k, v in inputs.items()}, return_dict=True)
-    expected_tokens = expected.last_hidden_state.float().cpu()
-    mask = example["attention_mask"].unsqueeze(-1).bool()
-    diff = float(((got - expected_tokens).abs() * mask).max())
-    tolerance = _EXPORT_TOLERANCE if model.dtype == torch.float32 else 0.1
-    if diff > tolerance:
-        raise ModelFormatError(
-            f"The ONNX export of this model differs from torch by up to {diff:.2e} (limit {tolerance}); "
-            "use backend='torch' for it."
-        )
-    logger.debug("ONNX export check: max |diff| vs torch %.2e", diff)
-
-
-def optimize_file(source: Path, path: Path, level: str) -> None:
-    """Write ``source`` optimized by ONNX Runtime at level ``"O1"``, ``"O2"`` or ``"O3"`` to ``path``."""
-    ort = require("onnxruntime", extra="onnx", purpose="optimizing an ONNX model")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION_LEVELS[level])
-    options.optimized_model_filepath = str(path)
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-
-
-def quantize_file(source: Path, path: Path, config: str) -> None:
-    """Quantize ``source``'s MatMul weights to int8 per output channel (activations: at run time)."""
-    quantization = require("onnxruntime.quantization", extra="onnx", purpose="quantizing an ONNX model")
-    quantization.quantize_dynamic(
-        str(source),
-        str(path),
-        op_types_to_quantize=_QUANTIZED_OPERATORS,
-        per_channel=True,
-        reduce_range=_QUANTIZATION_CONFIGS[config],
-        weight_type=quantization.QuantType.QInt8,
-    )
-
-
 # --- the reference's export functions -----------------------------------------------------------------------
 
 
@@ -402,9 +286,9 @@ def export_optimized_onnx_model(
         >>> export_optimized_onnx_model(model, "O2", "my-model")  # doctest: +SKIP
         >>> SentenceTransformer("my-model", backend="onnx", model_kwargs={"file_name": "onnx/model_O2.onnx"})
     """
-    if optimization_config not in _OPTIMIZATION_LEVELS:
+    if optimization_config not in OPTIMIZATION_LEVELS:
         raise ValueError(
-            f"optimization_config must be one of {sorted(_OPTIMIZATION_LEVELS)} on CPU, "
+            f"optimization_config must be one of {sorted(OPTIMIZATION_LEVELS)} on CPU, "
             f"got {optimization_config!r}."
         )
     if file_suffix not in (None, optimization_config):
@@ -441,10 +325,9 @@ def export_dynamic_quantized_onnx_model(
         >>> model = SentenceTransformer("all-MiniLM-L6-v2")  # doctest: +SKIP
         >>> export_dynamic_quantized_onnx_model(model, "avx512_vnni", "my-model")  # doctest: +SKIP
     """
-    if quantization_config not in _QUANTIZATION_CONFIGS:
+    if quantization_config not in QUANTIZATION_CONFIGS:
         raise ValueError(
-            f"quantization_config must be one of {sorted(_QUANTIZATION_CONFIGS)}, "
-            f"got {quantization_config!r}."
+            f"quantization_config must be one of {sorted(QUANTIZATION_CONFIGS)}, got {quantization_config!r}."
         )
     suffix = f"qint8_{quantization_config}"
     if file_suffix not in (None, suffix):
