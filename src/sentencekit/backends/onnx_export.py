@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_FILE = "model.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
 # Bumped when the export itself changes (inputs, outputs, quantized operators), so old files are redone.
-EXPORT_LAYOUT = "sentencekit-onnx/1"
+EXPORT_LAYOUT = "sentencekit-onnx/2"
 
 
 @dataclass(frozen=True)
