@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -137,7 +138,7 @@ class CrossEncoder(nn.Module):
             activation_fn if activation_fn is not None else default_activation(self.num_labels)
         )
         self.model_id = str(model_name_or_path)
-        forward_inputs = set(_forward_parameters(self.model))
+        forward_inputs = set(inspect.signature(self.model.forward).parameters)
         self._with_token_types = "token_type_ids" in forward_inputs and "token_type_ids" in getattr(
             self.tokenizer, "model_input_names", ["token_type_ids"]
         )
@@ -239,7 +240,8 @@ class CrossEncoder(nn.Module):
         if "inputs" in kwargs and sentences is None:
             sentences = kwargs.pop("inputs")
         if kwargs:
-            raise ValueError(f"predict() got unknown keyword arguments {sorted(kwargs)}.")
+            valid = sorted(p for p in inspect.signature(self.predict).parameters if p != "kwargs")
+            raise ValueError(f"predict() got unknown keyword arguments {sorted(kwargs)}; valid: {valid}.")
         pairs, single = as_pair_list(sentences)
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -423,12 +425,6 @@ def _resolve(
     return resolve_model_path(
         text, revision=revision, token=token, cache_folder=cache_folder, local_files_only=local_only
     )
-
-
-def _forward_parameters(model: nn.Module) -> list[str]:
-    import inspect
-
-    return list(inspect.signature(model.forward).parameters)
 
 
 def _default_device() -> str:
