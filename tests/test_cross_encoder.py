@@ -275,4 +275,6 @@ def test_bad_rank_arguments(models):
         ours.rank(QUERY, "not a list")
     with pytest.raises(InvalidInputError, match="top_k"):
         ours.rank(QUERY, DOCS, top_k=-1)
+    with pytest.raises(ValueError, match=r"valid: .*'batch_size'"):
+        ours.predict(PAIRS, batch=4)
     assert isinstance(InvalidInputError("x"), ValueError)
