@@ -6,7 +6,7 @@ Usage:
 
 Every path encodes the same texts in one process: short texts (unique STSb test sentences) and long texts
 (SciFact abstracts, truncated at the model's max_seq_length), batch size 32. Runs alternate between paths
-(path A, path B, ..., then again), so that load from other jobs spreads over all of them; the best run of each
+(each round in a rotated order), so that load from other jobs spreads over all of them; the best run of each
 path is reported, with the median beside it. Per path: tokens/s (real tokens after truncation), sentences/s,
 ratio to the reference's fp32 default, max |diff| and min cosine to the reference's fp32 embeddings, and the
 STSb test Spearman correlation of cosine similarity with the gold scores. The load average before and after
@@ -152,10 +152,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             encode(texts[:64])
         seconds: dict[str, list[float]] = {name: [] for name in paths}
         outputs: dict[str, np.ndarray] = {}
-        for _ in range(args.repeats):
-            for name, encode in paths.items():
+        names = list(paths)
+        for round_ in range(args.repeats):
+            # each round starts at another path: a load change during the run favours no path
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
                 start = time.perf_counter()
-                outputs[name] = encode(texts)
+                outputs[name] = paths[name](texts)
                 seconds[name].append(time.perf_counter() - start)
         reference = outputs[REFERENCE]
         reference_best = min(seconds[REFERENCE])
