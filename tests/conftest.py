@@ -11,6 +11,20 @@ import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# Short everyday sentences, ending with an empty string: the base of the texts tests feed to models.
+SHORT_TEXTS = (
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "hello world",
+    "",
+)
+
 WORDS = [
     "the",
     "a",
@@ -133,16 +147,7 @@ def tiny_hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sample_texts() -> list[str]:
     """Short and long texts, a duplicate, an empty string and a text longer than the tiny models' limit."""
     base = [
-        "A man is eating food.",
-        "A man is eating a piece of bread.",
-        "The girl is carrying a baby.",
-        "A man is riding a horse.",
-        "A woman is playing violin.",
-        "Two men pushed carts through the woods.",
-        "A man is riding a white horse on an enclosed ground.",
-        "A monkey is playing drums.",
-        "hello world",
-        "",
+        *SHORT_TEXTS,
         "A man is eating food.",
         " ".join(["quick brown fox jumps over the lazy dog"] * 12),
     ]

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from conftest import SHORT_TEXTS
 from sentencekit import CrossEncoder
 from sentencekit.evaluation import (
     CrossEncoderClassificationEvaluator,
@@ -18,19 +19,7 @@ from test_cross_encoder import LONG, write_tiny_cross_encoder
 st_ce = pytest.importorskip("sentence_transformers.cross_encoder")
 ref_eval = pytest.importorskip("sentence_transformers.cross_encoder.evaluation")
 
-TEXTS = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "A woman is playing violin.",
-    "Two men pushed carts through the woods.",
-    "A man is riding a white horse on an enclosed ground.",
-    "A monkey is playing drums.",
-    "hello world",
-    "",
-    LONG,
-]
+TEXTS = [*SHORT_TEXTS, LONG]
 PAIRS = [(a, b) for i, a in enumerate(TEXTS) for b in TEXTS[i + 1 :]][:40]
 
 

@@ -6,23 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SHORT_TEXTS
 from sentencekit import CrossEncoder, Index, InvalidInputError, SentenceTransformer
 from sentencekit.cross_encoder import retrieve_and_rerank, zero_shot_classify
 from sentencekit.similarity import cos_sim
 from test_cross_encoder import write_tiny_cross_encoder
 
-CORPUS = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "A woman is playing violin.",
-    "Two men pushed carts through the woods.",
-    "A man is riding a white horse on an enclosed ground.",
-    "A monkey is playing drums.",
-    "hello world",
-    "",
-]
+CORPUS = list(SHORT_TEXTS)
 QUERIES = ["A man eats pasta.", "Someone plays music.", "horse riding"]
 NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
 
