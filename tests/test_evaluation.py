@@ -489,9 +489,9 @@ def test_prefixing_and_validation():
 
 
 def test_public_names():
-    import sentencekit.evaluation as module
-
     import sentence_transformers.cross_encoder.evaluation as ref_cross_encoder
+
+    import sentencekit.evaluation as module
 
     assert module.__all__ == sorted(module.__all__)
     bi_encoder = set(ref.__all__) - {"BaseEvaluator", "MSEEvaluatorFromDataFrame", "NanoBEIREvaluator"}
