@@ -106,6 +106,8 @@ def test_rerank_bad_arguments(bi_encoder, reranker, nli):
         retrieve_and_rerank(QUERIES, reranker, CORPUS, bi_encoder=bi_encoder, retrieve_top_k=0)
     with pytest.raises(ValueError, match="bi_encoder"):
         retrieve_and_rerank(QUERIES, reranker, CORPUS)
+    with pytest.raises(InvalidInputError, match=r"index 1 .* retrieve_and_rerank\(queries=\.\.\.\)"):
+        retrieve_and_rerank(["ok", None], reranker, CORPUS, bi_encoder=bi_encoder)
     with pytest.raises(ValueError, match="one label"):
         retrieve_and_rerank(QUERIES, nli, CORPUS, bi_encoder=bi_encoder)
     assert retrieve_and_rerank([], reranker, CORPUS, bi_encoder=bi_encoder) == []
@@ -146,6 +148,8 @@ def test_zero_shot_bad_arguments(nli, tiny_hf_folder):
         zero_shot_classify(nli, "text", ["a"], hypothesis_template="no slot")
     with pytest.raises(InvalidInputError, match="index 1"):
         zero_shot_classify(nli, "text", ["a", None])
+    with pytest.raises(InvalidInputError, match=r"zero_shot_classify\(texts=\.\.\.\) got None"):
+        zero_shot_classify(nli, None, ["a"])
     unnamed = CrossEncoder(tiny_hf_folder, num_labels=3, device="cpu")  # LABEL_0.. : no entailment class
     with pytest.raises(ValueError, match="entailment_label"):
         zero_shot_classify(unnamed, "text", ["a", "b"])

@@ -90,7 +90,7 @@ def retrieve_and_rerank(
         >>> hits[0]
         {'corpus_id': 3, 'score': 0.97, 'retrieval_score': 0.61, 'retrieval_rank': 1}
     """
-    texts, single = as_text_list(queries)
+    texts, single = as_text_list(queries, caller="retrieve_and_rerank(queries=...)")
     _check_counts(retrieve_top_k, top_k)
     ids = list(corpus.keys()) if isinstance(corpus, Mapping) else list(range(len(corpus)))
     if not ids:

@@ -61,7 +61,7 @@ def zero_shot_classify(
         >>> zero_shot_classify(nli, "I loved the film's soundtrack.", ["music", "sports", "politics"])
         {'sequence': "I loved the film's soundtrack.", 'labels': ['music', ...], 'scores': [0.93, ...]}
     """
-    items, single = as_text_list(texts)
+    items, single = as_text_list(texts, caller="zero_shot_classify(texts=...)")
     candidates = list(labels) if not isinstance(labels, str) else [labels]
     if not candidates:
         raise InvalidInputError("zero_shot_classify needs at least one label.")

@@ -15,8 +15,10 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def as_text_list(inputs: Any) -> tuple[list[str], bool]:
+def as_text_list(inputs: Any, caller: str = "encode()") -> tuple[list[str], bool]:
     """Return ``(texts, was_single)`` for a string or an iterable of strings.
+
+    ``caller`` names the function in the error messages (e.g. ``"retrieve_and_rerank(queries=...)"``).
 
     Raises:
         InvalidInputError: For ``None``, a non-iterable, or any element that is not a string, naming the
@@ -25,10 +27,10 @@ def as_text_list(inputs: Any) -> tuple[list[str], bool]:
     if isinstance(inputs, str):
         return [inputs], True
     if inputs is None:
-        raise InvalidInputError("encode() got None; pass a string or a list of strings.")
+        raise InvalidInputError(f"{caller} got None; pass a string or a list of strings.")
     if isinstance(inputs, (bytes, dict)) or not isinstance(inputs, Iterable):
         raise InvalidInputError(
-            f"encode() got a {type(inputs).__name__}; pass a string or a list of strings."
+            f"{caller} got a {type(inputs).__name__}; pass a string or a list of strings."
         )
     texts = list(inputs.tolist() if hasattr(inputs, "tolist") else inputs)
     for index, text in enumerate(texts):
@@ -36,7 +38,7 @@ def as_text_list(inputs: Any) -> tuple[list[str], bool]:
             kind = "a nested list" if isinstance(text, (list, tuple)) else f"of type {type(text).__name__}"
             raise InvalidInputError(
                 f"Input at index {index} is {kind} ({_describe(text)}), not a string. "
-                "encode() takes a string "
+                f"{caller} takes a string "
                 "or a flat list of strings; convert or drop that element (e.g. str(x), or filter out None)."
             )
     return texts, False
