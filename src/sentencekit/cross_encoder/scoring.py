@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from sentencekit.encoding.batching import length_sorted_batches
+from sentencekit.encoding.batching import length_sorted_batches, pad_token_ids
 
-__all__ = ["ScorePlan", "TokenizedPairs", "collate", "score_pairs", "tokenize_pairs"]
+__all__ = ["ScorePlan", "TokenizedPairs", "score_pairs", "tokenize_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,26 +64,6 @@ def tokenize_pairs(
     return TokenizedPairs(enc["input_ids"], types, num_truncated)
 
 
-def collate(
-    input_ids: list[list[int]], token_type_ids: list[list[int]] | None, pad_id: int, left: bool
-) -> dict[str, Tensor]:
-    """Pad token id lists into ``input_ids``, ``attention_mask`` (and ``token_type_ids``) tensors."""
-    width = max((len(ids) for ids in input_ids), default=0)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    types = torch.zeros_like(mask) if token_type_ids is not None else None
-    for row, seq in enumerate(input_ids):
-        span = slice(width - len(seq), width) if left else slice(0, len(seq))
-        ids[row, span] = torch.tensor(seq, dtype=torch.long)
-        mask[row, span] = 1
-        if types is not None and token_type_ids is not None:
-            types[row, span] = torch.tensor(token_type_ids[row], dtype=torch.long)
-    features = {"input_ids": ids, "attention_mask": mask}
-    if types is not None:
-        features["token_type_ids"] = types
-    return features
-
-
 def score_pairs(
     model: nn.Module, tokenizer: Any, pairs: list[tuple[str, str]], plan: ScorePlan, with_token_types: bool
 ) -> Tensor:
@@ -112,7 +92,7 @@ def score_pairs(
         for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
             rows = batch.tolist()
             types = [tokenized.token_type_ids[i] for i in rows] if tokenized.token_type_ids else None
-            features = collate([tokenized.input_ids[i] for i in rows], types, pad_id, left)
+            features = pad_token_ids([tokenized.input_ids[i] for i in rows], types, pad_id, left)
             out = model(**{name: value.to(plan.device) for name, value in features.items()}).logits
             if logits is None:
                 logits = out.new_empty((len(distinct), out.shape[-1]))

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from sentencekit.encoding.batching import pad_token_ids
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules.base import Features, Module, read_json, write_json
 
@@ -160,21 +161,9 @@ class Transformer(Module):
 
     def collate(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None = None) -> Features:
         """Pad a batch of token id lists into tensors, on the tokenizer's padding side."""
-        width = max((len(ids) for ids in input_ids), default=0)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         left = self.tokenizer.padding_side == "left"
-        ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-        types = torch.zeros((len(input_ids), width), dtype=torch.long) if token_type_ids is not None else None
-        for row, seq in enumerate(input_ids):
-            span = slice(width - len(seq), width) if left else slice(0, len(seq))
-            ids[row, span] = torch.tensor(seq, dtype=torch.long)
-            mask[row, span] = 1
-            if types is not None and token_type_ids is not None:
-                types[row, span] = torch.tensor(token_type_ids[row], dtype=torch.long)
-        features: Features = {"input_ids": ids, "attention_mask": mask}
-        if types is not None:
-            features["token_type_ids"] = types
+        features: Features = pad_token_ids(input_ids, token_type_ids, pad_id, left)
         return features
 
     def tokenize(self, texts: list[str]) -> Features:
