@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from sentencekit import __version__
+from sentencekit.encoding.gpu import autocast_dtype
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
@@ -66,6 +67,11 @@ class SentenceTransformer(nn.Sequential):
             ``docs/fast_inference.md``; needs ``pip install "sentencekit[onnx]"``).
         cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
             ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).
+
+    Attributes:
+        gpu_precision: How the encoder runs on CUDA: ``"float16"`` (the default: fp16 matrix products under
+            autocast, with layer norms, pooling and normalization in fp32), ``"bfloat16"``, or ``"float32"``
+            for the reference's exact fp32 vectors. Ignored on CPU and for models loaded in a half dtype.
 
     Example:
         >>> model = SentenceTransformer("all-MiniLM-L6-v2")
@@ -146,6 +152,7 @@ class SentenceTransformer(nn.Sequential):
         self._prompt_lengths: dict[str, int] = {}
         self._prompt_resolver = PromptResolver(self.model_id)
         self.cache = None if cache is None else _open_cache(cache)
+        self.gpu_precision = "float16"
         self.to(device or _default_device())
 
     # --- properties ---------------------------------------------------------------------------------------
@@ -289,6 +296,7 @@ class SentenceTransformer(nn.Sequential):
             max_batch_tokens=max_batch_tokens,
             show_progress_bar=bool(show_progress_bar),
             to_cpu=convert_to_numpy and not convert_to_tensor,
+            autocast_dtype=autocast_dtype(self.gpu_precision, run_device, self._encoder_dtype()),
         )
         active_cache = cache if cache is not None else getattr(self, "cache", None)
         if active_cache is not None and output_value == "sentence_embedding" and texts:
@@ -303,6 +311,11 @@ class SentenceTransformer(nn.Sequential):
         if not texts:
             result = torch.empty((0, self.get_sentence_embedding_dimension() or 0))
         return self._convert(result, single, precision, convert_to_numpy, convert_to_tensor)
+
+    def _encoder_dtype(self) -> torch.dtype:
+        for p in self.transformer.parameters():
+            return p.dtype
+        return torch.float32
 
     def _convert(
         self, emb: Tensor, single: bool, precision: str, to_numpy: bool, to_tensor: bool

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sentencekit.encoding.batching import length_sorted_batches
+from sentencekit.encoding.gpu import forward_with_backoff, run_modules
 from sentencekit.modules import Transformer
 
 __all__ = ["EncodePlan", "run_encode"]
@@ -35,6 +36,8 @@ class EncodePlan:
     max_batch_tokens: int | None = None
     show_progress_bar: bool = False
     to_cpu: bool = True
+    # Half dtype for the encoder's matrix products on CUDA (fp16 by default there); None runs it as loaded.
+    autocast_dtype: torch.dtype | None = None
 
 
 def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
@@ -75,8 +78,11 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
             features = {name: value.to(plan.device) for name, value in features.items()}
             if plan.prompt_length:
                 features["prompt_length"] = plan.prompt_length
-            for module in modules:
-                features = module(features)
+            features = forward_with_backoff(
+                lambda batch_features: run_modules(modules, batch_features, plan.autocast_dtype),
+                features,
+                on_oom=torch.cuda.empty_cache if plan.device.type == "cuda" else None,
+            )
             for row, item in zip(batch.tolist(), _split_outputs(features, len(batch), plan), strict=True):
                 results[row] = item
 

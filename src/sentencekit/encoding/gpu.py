@@ -1,0 +1,123 @@
+"""GPU helpers for the encode loop: half-precision autocast around the encoder and out-of-memory back-off.
+
+Both are plain logic over torch calls, so they run (and are tested) on CPU too: autocast is simply off there,
+and the back-off splits any batch whose forward pass raises ``torch.cuda.OutOfMemoryError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["GPU_PRECISIONS", "autocast_dtype", "forward_with_backoff", "split_rows"]
+
+logger = logging.getLogger(__name__)
+
+# Name -> dtype of the encoder's matrix products on CUDA. "float32" turns autocast off (exact results).
+GPU_PRECISIONS: dict[str, torch.dtype | None] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": None,
+}
+
+
+def autocast_dtype(precision: str, device: torch.device, encoder_dtype: torch.dtype) -> torch.dtype | None:
+    """The autocast dtype for the encoder, or ``None`` to run it as loaded.
+
+    Autocast applies only on CUDA, and only to an fp32 encoder: a model loaded in a half dtype on purpose
+    (``model_kwargs={"torch_dtype": ...}``) runs as loaded.
+
+    Raises:
+        ValueError: For a precision name that is not in :data:`GPU_PRECISIONS`.
+    """
+    if precision not in GPU_PRECISIONS:
+        raise ValueError(f"gpu_precision must be one of {sorted(GPU_PRECISIONS)}, got {precision!r}.")
+    if device.type != "cuda" or encoder_dtype != torch.float32:
+        return None
+    return GPU_PRECISIONS[precision]
+
+
+def split_rows(features: dict[str, Any], rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a batch's features into its first ``rows`` rows and the rest; non-row values go to both."""
+    size = _batch_size(features)
+    head: dict[str, Any] = {}
+    tail: dict[str, Any] = {}
+    for name, value in features.items():
+        if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == size:
+            head[name], tail[name] = value[:rows], value[rows:]
+        else:
+            head[name] = tail[name] = value
+    return head, tail
+
+
+def _batch_size(features: dict[str, Any]) -> int:
+    return int(features["input_ids"].shape[0])
+
+
+def _join(first: dict[str, Any], second: dict[str, Any], rows_first: int, rows_second: int) -> dict[str, Any]:
+    """Concatenate two halves' outputs row-wise (tuples of layer outputs element by element)."""
+    joined: dict[str, Any] = {}
+    for name, value in first.items():
+        other = second[name]
+        if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == rows_first:
+            joined[name] = torch.cat([value, other], dim=0)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Tensor):
+            joined[name] = tuple(torch.cat([a, b], dim=0) for a, b in zip(value, other, strict=True))
+        else:
+            joined[name] = value
+    return joined
+
+
+@contextlib.contextmanager
+def _maybe_autocast(dtype: torch.dtype | None) -> Iterator[None]:
+    if dtype is None:
+        yield
+    else:
+        with torch.autocast(device_type="cuda", dtype=dtype):
+            yield
+
+
+def run_modules(modules: Sequence[nn.Module], features: dict[str, Any], dtype: torch.dtype | None) -> Any:
+    """Run the encoder (first module) under autocast when ``dtype`` is set, the rest in fp32."""
+    with _maybe_autocast(dtype):
+        features = modules[0](features)
+    for module in modules[1:]:
+        features = module(features)
+    return features
+
+
+def forward_with_backoff(
+    forward: Callable[[dict[str, Any]], dict[str, Any]],
+    features: dict[str, Any],
+    on_oom: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``forward`` on a batch; on CUDA out-of-memory, run each half instead (recursively) and join.
+
+    A single row that still does not fit re-raises the error, whose message then says so.
+
+    Args:
+        forward: Maps a batch's features to its outputs (row-aligned with the inputs).
+        features: The batch; every tensor whose first dimension is the batch size is split.
+        on_oom: Called after an out-of-memory error, before retrying (e.g. ``torch.cuda.empty_cache``).
+    """
+    try:
+        return forward(features)
+    except torch.cuda.OutOfMemoryError:
+        size = _batch_size(features)
+        if size <= 1:
+            raise
+        if on_oom is not None:
+            on_oom()
+        half = size // 2
+        logger.warning(
+            "Out of GPU memory on a batch of %d texts; retrying as %d + %d.", size, half, size - half
+        )
+        head, tail = split_rows(features, half)
+        first = forward_with_backoff(forward, head, on_oom)
+        second = forward_with_backoff(forward, tail, on_oom)
+        return _join(first, second, half, size - half)
