@@ -36,7 +36,7 @@ _LAZY: dict[str, str] = {
     "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
     "quantize_embeddings": "sentencekit.quantization",
 }
-_SUBMODULES = ("cache", "cross_encoder", "evaluation", "models", "readers", "util")
+_SUBMODULES = ("cache", "cross_encoder", "evaluation", "losses", "models", "readers", "util")
 
 __all__ = [
     "CacheError",
@@ -57,6 +57,7 @@ __all__ = [
     "evaluation",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
+    "losses",
     "models",
     "quantize_embeddings",
     "readers",
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit import cache, cross_encoder, evaluation, models, readers, util
+    from sentencekit import cache, cross_encoder, evaluation, losses, models, readers, util
     from sentencekit.backends.onnx_export import (
         export_dynamic_quantized_onnx_model,
         export_optimized_onnx_model,

@@ -15,13 +15,26 @@ name                                           what it does
 :func:`retrieve_and_rerank`                    bi-encoder top-k (over embeddings or a
                                                :class:`~sentencekit.Index`), then cross-encoder rescoring
 :func:`zero_shot_classify`                     labels -> hypotheses scored by an NLI cross-encoder
+:mod:`~sentencekit.cross_encoder.losses`       training losses (imported on first use)
 =============================================  ===============================================================
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from sentencekit.cross_encoder.model import CrossEncoder
 from sentencekit.cross_encoder.rerank import retrieve_and_rerank
 from sentencekit.cross_encoder.zero_shot import zero_shot_classify
 
-__all__ = ["CrossEncoder", "retrieve_and_rerank", "zero_shot_classify"]
+__all__ = ["CrossEncoder", "losses", "retrieve_and_rerank", "zero_shot_classify"]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from sentencekit.cross_encoder import losses
+
+
+def __getattr__(name: str) -> Any:
+    if name == "losses":  # the training losses load only when asked for
+        return importlib.import_module("sentencekit.cross_encoder.losses")
+    raise AttributeError(f"module 'sentencekit.cross_encoder' has no attribute {name!r}")
