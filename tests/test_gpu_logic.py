@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,22 @@ def test_gpu_precision_is_validated_and_ignored_on_cpu(tiny_hf_folder: Path, sam
     model.gpu_precision = "half"
     with pytest.raises(ValueError, match="gpu_precision must be one of"):
         model.encode(sample_texts[:5])
+
+
+def test_backoff_frees_the_failed_pass_before_retrying(tiny_hf_folder: Path, sample_texts: list[str]) -> None:
+    """A retry made while the error is being handled would keep the failed pass's activations alive."""
+    model = SentenceTransformer(str(tiny_hf_folder), device="cpu").eval()
+    refs: list[weakref.ref[torch.Tensor]] = []
+    alive_at_call: list[int] = []
+
+    def forward(features: dict[str, Any]) -> dict[str, Any]:
+        alive_at_call.append(sum(ref() is not None for ref in refs))
+        activation = torch.empty(int(features["input_ids"].shape[0]), 1024)  # what a real pass would hold
+        refs.append(weakref.ref(activation))
+        if activation.shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("fake")
+        return dict(run_modules(list(model), features, None))
+
+    with torch.inference_mode():
+        forward_with_backoff(forward, dict(model.tokenize(sample_texts[:8])))
+    assert len(alive_at_call) == 7 and max(alive_at_call) == 0

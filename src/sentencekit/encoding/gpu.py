@@ -105,19 +105,19 @@ def forward_with_backoff(
         features: The batch; every tensor whose first dimension is the batch size is split.
         on_oom: Called after an out-of-memory error, before retrying (e.g. ``torch.cuda.empty_cache``).
     """
+    size = _batch_size(features)
     try:
         return forward(features)
     except torch.cuda.OutOfMemoryError:
-        size = _batch_size(features)
         if size <= 1:
             raise
-        if on_oom is not None:
-            on_oom()
-        half = size // 2
-        logger.warning(
-            "Out of GPU memory on a batch of %d texts; retrying as %d + %d.", size, half, size - half
-        )
-        head, tail = split_rows(features, half)
-        first = forward_with_backoff(forward, head, on_oom)
-        second = forward_with_backoff(forward, tail, on_oom)
-        return _join(first, second, half, size - half)
+    # Retry outside the except block: the error's traceback holds the failed pass's frames, and with them
+    # its activations; retrying inside it would keep that memory allocated and fail again.
+    if on_oom is not None:
+        on_oom()
+    half = size // 2
+    logger.warning("Out of GPU memory on a batch of %d texts; retrying as %d + %d.", size, half, size - half)
+    head, tail = split_rows(features, half)
+    first = forward_with_backoff(forward, head, on_oom)
+    second = forward_with_backoff(forward, tail, on_oom)
+    return _join(first, second, half, size - half)
