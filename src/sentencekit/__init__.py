@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "CrossEncoder": "sentencekit.cross_encoder",
     "Index": "sentencekit.index",
     "IndexCorruptedError": "sentencekit.errors",
+    "InputExample": "sentencekit.training.input_example",
     "InvalidInputError": "sentencekit.errors",
     "MissingDependencyError": "sentencekit.errors",
     "ModelFormatError": "sentencekit.errors",
@@ -31,6 +32,8 @@ _LAZY: dict[str, str] = {
     "PackagedModelError": "sentencekit.errors",
     "SentenceKitError": "sentencekit.errors",
     "SentenceTransformer": "sentencekit.sentence_transformer",
+    "SentenceTransformerTrainer": "sentencekit.training.trainer",
+    "SentenceTransformerTrainingArguments": "sentencekit.training.arguments",
     "SimilarityFunction": "sentencekit.types",
     "export_dynamic_quantized_onnx_model": "sentencekit.backends.onnx_export",
     "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
@@ -43,6 +46,7 @@ __all__ = [
     "CrossEncoder",
     "Index",
     "IndexCorruptedError",
+    "InputExample",
     "InvalidInputError",
     "MissingDependencyError",
     "ModelFormatError",
@@ -50,6 +54,8 @@ __all__ = [
     "PackagedModelError",
     "SentenceKitError",
     "SentenceTransformer",
+    "SentenceTransformerTrainer",
+    "SentenceTransformerTrainingArguments",
     "SimilarityFunction",
     "__version__",
     "cache",
@@ -84,6 +90,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sentencekit.index import Index
     from sentencekit.quantization import quantize_embeddings
     from sentencekit.sentence_transformer import SentenceTransformer
+    from sentencekit.training.arguments import SentenceTransformerTrainingArguments
+    from sentencekit.training.input_example import InputExample
+    from sentencekit.training.trainer import SentenceTransformerTrainer
     from sentencekit.types import SimilarityFunction
 
 

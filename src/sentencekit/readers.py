@@ -37,9 +37,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from sentencekit.training.input_example import InputExample  # the reference's readers.InputExample
+
 __all__ = [
     "SNLI_LABELS",
     "BeirData",
+    "InputExample",
     "LabeledPairs",
     "LabeledTexts",
     "ScoredPairs",

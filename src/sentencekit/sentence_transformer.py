@@ -20,6 +20,8 @@ from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
 from sentencekit.modules import Module, Transformer
 from sentencekit.prompts import PromptResolver
+from sentencekit.training.fit import fit_sentence_transformer
+from sentencekit.training.model_card import write_model_card
 from sentencekit.types import OutputValue, Precision, SimilarityFunction
 
 __all__ = ["SentenceTransformer"]
@@ -418,6 +420,7 @@ class SentenceTransformer(nn.Sequential):
         if len(modules) != len(self):
             raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
         save_folder(Path(path), modules, settings, versions)
+        write_model_card(self, path)  # README.md, for a model trained here
         logger.info("Saved model to %s", path)
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
@@ -429,3 +432,5 @@ class SentenceTransformer(nn.Sequential):
         if output_path is not None:
             Path(output_path).mkdir(parents=True, exist_ok=True)
         return evaluator(self, output_path=output_path)
+
+    fit = fit_sentence_transformer  # the reference's classic training API, see sentencekit.training.fit

@@ -25,6 +25,8 @@ from sentencekit.cross_encoder.inputs import as_documents, as_pair_list
 from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
 from sentencekit.errors import InvalidInputError
 from sentencekit.registry import expand_model_name
+from sentencekit.training.fit import fit_cross_encoder
+from sentencekit.training.model_card import write_model_card
 
 __all__ = ["CrossEncoder"]
 
@@ -395,11 +397,14 @@ class CrossEncoder(nn.Module):
             "pytorch": torch.__version__,
         }
         write_settings(folder, settings, versions)
+        write_model_card(self, folder)  # README.md, for a model trained here
         logger.info("Saved cross-encoder to %s (scores: %s)", folder, self.score_description)
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
         """Alias of :meth:`save`."""
         self.save(path, safe_serialization=safe_serialization)
+
+    fit = fit_cross_encoder  # the reference's classic training API, see sentencekit.training.fit
 
     def __repr__(self) -> str:
         return (
