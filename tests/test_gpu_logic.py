@@ -52,9 +52,10 @@ def test_backoff_splits_until_batches_fit_and_matches_one_pass(
     with torch.inference_mode():
         whole = run_modules(modules, dict(features), None)["sentence_embedding"]
         calls: list[int] = []
-        split = forward_with_backoff(_oom_above(3, modules, calls), dict(features))["sentence_embedding"]
+        pieces = list(forward_with_backoff(_oom_above(3, modules, calls), dict(features)))
     assert calls == [11, 5, 2, 3, 6, 3, 3]  # halves, recursively, until every piece fits
-    assert split.shape == whole.shape
+    assert [(first, rows) for first, rows, _ in pieces] == [(0, 2), (2, 3), (5, 3), (8, 3)]
+    split = torch.cat([outputs["sentence_embedding"] for _, _, outputs in pieces])
     torch.testing.assert_close(split, whole, atol=1e-6, rtol=0)
 
 
@@ -62,7 +63,7 @@ def test_backoff_gives_up_on_a_single_row(tiny_hf_folder: Path) -> None:
     model = SentenceTransformer(str(tiny_hf_folder), device="cpu").eval()
     features = model.tokenize(["one text", "another text"])
     with torch.inference_mode(), pytest.raises(torch.cuda.OutOfMemoryError, match="1 rows do not fit"):
-        forward_with_backoff(_oom_above(0, list(model), []), dict(features))
+        list(forward_with_backoff(_oom_above(0, list(model), []), dict(features)))
 
 
 def test_gpu_precision_is_validated_and_ignored_on_cpu(tiny_hf_folder: Path, sample_texts: list[str]) -> None:
@@ -91,5 +92,26 @@ def test_backoff_frees_the_failed_pass_before_retrying(tiny_hf_folder: Path, sam
         return dict(run_modules(list(model), features, None))
 
     with torch.inference_mode():
-        forward_with_backoff(forward, dict(model.tokenize(sample_texts[:8])))
-    assert len(alive_at_call) == 7 and max(alive_at_call) == 0
+        for _ in forward_with_backoff(forward, dict(model.tokenize(sample_texts[:8]))):
+            pass
+    assert len(alive_at_call) == 7 and max(alive_at_call) == 0  # nothing of an earlier pass is left
+
+
+def test_encode_survives_out_of_memory_with_the_same_vectors(
+    tiny_hf_folder: Path, sample_texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentencekit.encoding.loop as loop
+
+    model = SentenceTransformer(str(tiny_hf_folder), device="cpu")
+    expected = model.encode(sample_texts, batch_size=16)
+    real = loop.run_modules
+
+    def small_memory(modules: Any, features: dict[str, Any], dtype: Any) -> Any:
+        if features["input_ids"].shape[0] > 3:
+            raise torch.cuda.OutOfMemoryError("fake: more than 3 rows")
+        return real(modules, features, dtype)
+
+    monkeypatch.setattr(loop, "run_modules", small_memory)
+    got = model.encode(sample_texts, batch_size=16)
+    assert got.shape == expected.shape
+    assert abs(got - expected).max() < 1e-6

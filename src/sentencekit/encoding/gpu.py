@@ -59,20 +59,6 @@ def _batch_size(features: dict[str, Any]) -> int:
     return int(features["input_ids"].shape[0])
 
 
-def _join(first: dict[str, Any], second: dict[str, Any], rows_first: int, rows_second: int) -> dict[str, Any]:
-    """Concatenate two halves' outputs row-wise (tuples of layer outputs element by element)."""
-    joined: dict[str, Any] = {}
-    for name, value in first.items():
-        other = second[name]
-        if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == rows_first:
-            joined[name] = torch.cat([value, other], dim=0)
-        elif isinstance(value, tuple) and value and isinstance(value[0], Tensor):
-            joined[name] = tuple(torch.cat([a, b], dim=0) for a, b in zip(value, other, strict=True))
-        else:
-            joined[name] = value
-    return joined
-
-
 @contextlib.contextmanager
 def _maybe_autocast(dtype: torch.dtype | None) -> Iterator[None]:
     if dtype is None:
@@ -85,7 +71,7 @@ def _maybe_autocast(dtype: torch.dtype | None) -> Iterator[None]:
 def run_modules(modules: Sequence[nn.Module], features: dict[str, Any], dtype: torch.dtype | None) -> Any:
     """Run the encoder (first module) under autocast when ``dtype`` is set, the rest in fp32."""
     with _maybe_autocast(dtype):
-        features = modules[0](features)
+        features = modules[0](dict(features))  # a copy: a failed pass must not leave outputs in the input
     for module in modules[1:]:
         features = module(features)
     return features
@@ -95,29 +81,39 @@ def forward_with_backoff(
     forward: Callable[[dict[str, Any]], dict[str, Any]],
     features: dict[str, Any],
     on_oom: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Run ``forward`` on a batch; on CUDA out-of-memory, run each half instead (recursively) and join.
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Run ``forward`` on a batch; on CUDA out-of-memory, on each half instead (recursively).
 
-    A single row that still does not fit re-raises the error, whose message then says so.
+    Yields ``(first_row, rows, outputs)`` pieces that together cover the batch in order, so that the caller
+    keeps only what it needs of each piece before the next one runs. A single row that still does not fit
+    re-raises the error.
 
     Args:
         forward: Maps a batch's features to its outputs (row-aligned with the inputs).
         features: The batch; every tensor whose first dimension is the batch size is split.
         on_oom: Called after an out-of-memory error, before retrying (e.g. ``torch.cuda.empty_cache``).
     """
-    size = _batch_size(features)
-    try:
-        return forward(features)
-    except torch.cuda.OutOfMemoryError:
-        if size <= 1:
-            raise
-    # Retry outside the except block: the error's traceback holds the failed pass's frames, and with them
-    # its activations; retrying inside it would keep that memory allocated and fail again.
-    if on_oom is not None:
-        on_oom()
-    half = size // 2
-    logger.warning("Out of GPU memory on a batch of %d texts; retrying as %d + %d.", size, half, size - half)
-    head, tail = split_rows(features, half)
-    first = forward_with_backoff(forward, head, on_oom)
-    second = forward_with_backoff(forward, tail, on_oom)
-    return _join(first, second, half, size - half)
+    pending = [(0, features)]
+    while pending:
+        first_row, piece = pending.pop()
+        size = _batch_size(piece)
+        try:
+            outputs = forward(piece)
+        except torch.cuda.OutOfMemoryError:
+            if size <= 1:
+                raise
+        else:
+            yield first_row, size, outputs
+            del outputs  # free this piece's outputs before the next forward pass
+            continue
+        # Split outside the except block: the error's traceback holds the failed pass's frames, and with
+        # them its activations; retrying while handling it would keep that memory allocated.
+        if on_oom is not None:
+            on_oom()
+        half = size // 2
+        logger.warning(
+            "Out of GPU memory on a batch of %d texts; retrying as %d + %d.", size, half, size - half
+        )
+        head, tail = split_rows(piece, half)
+        del piece
+        pending += [(first_row + half, tail), (first_row, head)]

@@ -78,13 +78,15 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
             features = {name: value.to(plan.device) for name, value in features.items()}
             if plan.prompt_length:
                 features["prompt_length"] = plan.prompt_length
-            features = forward_with_backoff(
+            pieces = forward_with_backoff(
                 lambda batch_features: run_modules(modules, batch_features, plan.autocast_dtype),
                 features,
                 on_oom=torch.cuda.empty_cache if plan.device.type == "cuda" else None,
             )
-            for row, item in zip(batch.tolist(), _split_outputs(features, len(batch), plan), strict=True):
-                results[row] = item
+            for first, rows, outputs in pieces:
+                piece = batch[first : first + rows].tolist()
+                for row, item in zip(piece, _split_outputs(outputs, rows, plan), strict=True):
+                    results[row] = item
 
     ordered = [results[p] for p in positions]
     if plan.output_value == "sentence_embedding":
