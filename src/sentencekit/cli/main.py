@@ -24,6 +24,11 @@ COMMANDS: tuple[str, ...] = (
     "sentencekit.cli.eval",
     "sentencekit.cli.cache",
     "sentencekit.cli.index",
+    "sentencekit.cli.encode",
+    "sentencekit.cli.search",
+    "sentencekit.cli.similarity",
+    "sentencekit.cli.rerank",
+    "sentencekit.cli.serve",
 )
 
 EXIT_USER_ERROR = 2  # as argparse uses for bad arguments
