@@ -99,7 +99,9 @@ def test_trainer_learning_rate_follows_warmup_ratio(model, tmp_path):
             seen.append(logs["learning_rate"])
 
     args = _args(tmp_path, warmup_ratio=0.5, logging_steps=1, lr_scheduler_type="linear")
-    SentenceTransformerTrainer(model, args, toy_pairs(16), loss=CoSENTLoss(model), callbacks=[Record()]).train()
+    SentenceTransformerTrainer(
+        model, args, toy_pairs(16), loss=CoSENTLoss(model), callbacks=[Record()]
+    ).train()
     # 4 steps, 2 of warm-up; the rate logged after step s is the one for step s + 1
     assert seen == pytest.approx([5e-4, 1e-3, 5e-4, 0.0])
 
@@ -118,7 +120,9 @@ def test_gradient_accumulation_equals_one_larger_batch(tiny_folder, tmp_path):
             learning_rate=1e-2,
             max_grad_norm=0.0,
         )
-        state = SentenceTransformerTrainer(model, args, toy_pairs(24), loss=CosineSimilarityLoss(model)).train()
+        state = SentenceTransformerTrainer(
+            model, args, toy_pairs(24), loss=CosineSimilarityLoss(model)
+        ).train()
         assert state.global_step == 3
         runs[batch] = weights(model)
     start = weights(tiny_bi_model(tiny_folder))
@@ -329,8 +333,12 @@ def test_cross_encoder_fit_and_trainer_learn(cross_folder, tmp_path):
 
     model = CrossEncoder(cross_folder, device="cpu")
     args = CrossEncoderTrainingArguments(
-        str(tmp_path / "ce_out"), num_train_epochs=3, per_device_train_batch_size=4, learning_rate=1e-3,
-        save_strategy="no", disable_tqdm=True,
+        str(tmp_path / "ce_out"),
+        num_train_epochs=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        save_strategy="no",
+        disable_tqdm=True,
     )
     CrossEncoderTrainer(model, args, train_dataset=data, loss=BinaryCrossEntropyLoss(model)).train()
     assert _bce(model, labelled) < before

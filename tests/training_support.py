@@ -18,7 +18,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import SHORT_TEXTS  # noqa: E402
+from conftest import SHORT_TEXTS
 
 SENTENCES = [t for t in SHORT_TEXTS if t] + [
     "the quick brown fox jumps over the lazy dog",
@@ -67,6 +67,16 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
+class CountSteps:
+    """A trainer callback counting the optimizer steps taken in this process."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def on_step_end(self, state, model) -> None:
+        self.steps += 1
+
+
 class KillAt:
     """A trainer callback that kills its own process with SIGKILL after optimizer step ``step``."""
 
@@ -78,8 +88,10 @@ class KillAt:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_trainer(model_folder: Path, output: Path, kill_at: int | None, resume: bool, weights_out: Path) -> None:
-    """Train the tiny model for 2 epochs (dropout on, checkpoints every 3 steps) and save its final weights."""
+def run_trainer(
+    model_folder: Path, output: Path, kill_at: int | None, resume: bool, weights_out: Path
+) -> None:
+    """Train the tiny model 2 epochs (dropout on, checkpoints every 3 steps); save its final weights."""
     from sentencekit import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentencekit.losses import CoSENTLoss
 
@@ -95,12 +107,14 @@ def run_trainer(model_folder: Path, output: Path, kill_at: int | None, resume: b
         save_steps=3,
         disable_tqdm=True,
     )
-    callbacks = [KillAt(kill_at)] if kill_at is not None else []
+    counter = CountSteps()
+    callbacks = [counter, *([KillAt(kill_at)] if kill_at is not None else [])]
     trainer = SentenceTransformerTrainer(
         model, args, train_dataset=toy_pairs(30), loss=CoSENTLoss(model), callbacks=callbacks
     )
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    state = trainer.train(resume_from_checkpoint=True if resume else None)
     torch.save(weights(model), weights_out)
+    print(f"steps run here: {counter.steps}, global step: {state.global_step}")
 
 
 if __name__ == "__main__":
