@@ -14,7 +14,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GPU_PRECISIONS", "autocast_dtype", "forward_with_backoff", "split_rows"]
+__all__ = [
+    "GPU_PRECISIONS",
+    "autocast_dtype",
+    "autocast_region",
+    "forward_with_backoff",
+    "run_modules",
+    "split_rows",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +67,12 @@ def _batch_size(features: dict[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def _maybe_autocast(dtype: torch.dtype | None) -> Iterator[None]:
+def autocast_region(dtype: torch.dtype | None) -> Iterator[None]:
+    """Autocast the encoder to ``dtype`` on CUDA; a no-op for ``None``.
+
+    Wrap a whole encode call in one region: autocast keeps its fp16 copies of the weights until the
+    outermost region exits, so the weights are cast once per call rather than once per batch.
+    """
     if dtype is None:
         yield
     else:
@@ -69,11 +81,17 @@ def _maybe_autocast(dtype: torch.dtype | None) -> Iterator[None]:
 
 
 def run_modules(modules: Sequence[nn.Module], features: dict[str, Any], dtype: torch.dtype | None) -> Any:
-    """Run the encoder (first module) under autocast when ``dtype`` is set, the rest in fp32."""
-    with _maybe_autocast(dtype):
+    """Run the encoder (first module) under autocast when ``dtype`` is set, the rest (pooling...) in fp32."""
+    with autocast_region(dtype):
         features = modules[0](dict(features))  # a copy: a failed pass must not leave outputs in the input
-    for module in modules[1:]:
-        features = module(features)
+        rest = (
+            torch.autocast(device_type="cuda", enabled=False)
+            if dtype is not None
+            else contextlib.nullcontext()
+        )
+        with rest:
+            for module in modules[1:]:
+                features = module(features)
     return features
 
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sentencekit.encoding.batching import length_sorted_batches
-from sentencekit.encoding.gpu import forward_with_backoff, run_modules
+from sentencekit.encoding.gpu import autocast_region, forward_with_backoff, run_modules
 from sentencekit.modules import Transformer
 
 __all__ = ["EncodePlan", "run_encode"]
@@ -70,7 +70,7 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
         )
     batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, plan.max_batch_tokens)
     results: list[Any] = [None] * len(distinct)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_region(plan.autocast_dtype):
         for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
             ids = [tokenized.input_ids[i] for i in batch]
             types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
