@@ -90,7 +90,8 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
 
     ordered = [results[p] for p in positions]
     if plan.output_value == "sentence_embedding":
-        return torch.stack(ordered)
+        stacked = torch.stack(ordered)
+        return stacked.cpu() if plan.to_cpu else stacked
     return ordered
 
 
@@ -102,8 +103,7 @@ def _split_outputs(features: dict[str, Any], size: int, plan: EncodePlan) -> lis
             emb = emb[:, : plan.truncate_dim]
         if plan.normalize:
             emb = F.normalize(emb, p=2, dim=1)
-        if plan.to_cpu:
-            emb = emb.cpu()
+        # moved to the CPU once, after the loop: a copy per batch would wait for the device every time
         return list(emb)
     if plan.output_value == "token_embeddings":
         tokens: Tensor = features["token_embeddings"]
