@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "sentencekit.cli.similarity",
     "sentencekit.cli.rerank",
     "sentencekit.cli.serve",
+    "sentencekit.cli.train",
 )
 
 EXIT_USER_ERROR = 2  # as argparse uses for bad arguments
