@@ -6,6 +6,7 @@ same loss twice; ``columns`` says which text columns it takes and ``labels`` mak
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,145 @@ BI_CASES = [
         id="AnglE-negatives",
     ),
     Case("CosineSimilarityLoss", _plain("CosineSimilarityLoss"), ("anchor", "positive"), lambda: SCORES),
+    Case("ContrastiveLoss", _plain("ContrastiveLoss"), ("anchor", "positive"), lambda: BINARY),
+    Case(
+        "ContrastiveLoss",
+        lambda ns, m: ns.ContrastiveLoss(m, distance_metric=ns.SiameseDistanceMetric.EUCLIDEAN, margin=2.0),
+        ("anchor", "positive"),
+        lambda: BINARY,
+        id="Contrastive-euclidean",
+    ),
+    Case(
+        "OnlineContrastiveLoss",
+        _plain("OnlineContrastiveLoss", margin=1.5),
+        ("anchor", "positive"),
+        lambda: BINARY,
+    ),
+    Case(
+        "SoftmaxLoss",
+        _plain("SoftmaxLoss", embedding_dimension=32, num_labels=4, concatenation_sent_multiplication=True),
+        ("anchor", "positive"),
+        lambda: CLASSES,
+        sync=lambda ours, ref: ref.classifier.load_state_dict(ours.classifier.state_dict()),
+    ),
+    Case("TripletLoss", _plain("TripletLoss"), ("anchor", "positive", "negative")),
+    Case(
+        "TripletLoss",
+        lambda ns, m: ns.TripletLoss(m, distance_metric=ns.TripletDistanceMetric.COSINE, triplet_margin=0.3),
+        ("anchor", "positive", "negative"),
+        id="Triplet-cosine",
+    ),
+    Case("BatchAllTripletLoss", _plain("BatchAllTripletLoss"), ("anchor",), lambda: CLASSES),
+    Case("BatchHardTripletLoss", _plain("BatchHardTripletLoss"), ("anchor",), lambda: CLASSES),
+    Case(
+        "BatchHardTripletLoss",
+        lambda ns, m: ns.BatchHardTripletLoss(
+            m, distance_metric=ns.BatchHardTripletLossDistanceFunction.cosine_distance, margin=0.5
+        ),
+        ("anchor",),
+        lambda: CLASSES,
+        id="BatchHard-cosine",
+    ),
+    Case(
+        "BatchHardSoftMarginTripletLoss",
+        _plain("BatchHardSoftMarginTripletLoss"),
+        ("anchor",),
+        lambda: CLASSES,
+    ),
+    Case("BatchSemiHardTripletLoss", _plain("BatchSemiHardTripletLoss"), ("anchor",), lambda: CLASSES),
+    Case("MSELoss", _plain("MSELoss"), ("anchor", "positive"), teacher_embeddings),
+    Case("MarginMSELoss", _plain("MarginMSELoss"), ("anchor", "positive", "negative"), teacher_margins),
+    Case(
+        "MarginMSELoss",
+        _plain("MarginMSELoss"),
+        ("anchor", "positive", "negative", "negative_2"),
+        teacher_scores,
+        id="MarginMSE-scores",
+    ),
+    Case(
+        "DistillKLDivLoss",
+        _plain("DistillKLDivLoss", temperature=2.0),
+        ("anchor", "positive", "negative", "negative_2"),
+        teacher_scores,
+    ),
+    Case("GISTEmbedLoss", lambda ns, m: ns.GISTEmbedLoss(m, copy.deepcopy(m)), ("anchor", "positive")),
+    Case(
+        "GISTEmbedLoss",
+        lambda ns, m: ns.GISTEmbedLoss(
+            m,
+            copy.deepcopy(m),
+            temperature=0.05,
+            margin_strategy="relative",
+            margin=0.05,
+            contrast_anchors=False,
+        ),
+        ("anchor", "positive", "negative"),
+        id="GIST-relative-negatives",
+    ),
+    Case(
+        "CachedMultipleNegativesRankingLoss",
+        _plain("CachedMultipleNegativesRankingLoss", mini_batch_size=3),
+        ("anchor", "positive", "negative"),
+    ),
+    Case(
+        "MatryoshkaLoss",
+        lambda ns, m: ns.MatryoshkaLoss(m, ns.MultipleNegativesRankingLoss(m), [32, 16, 8], [1.0, 0.5, 0.25]),
+        ("anchor", "positive", "negative"),
+    ),
+    Case(
+        "MatryoshkaLoss",
+        lambda ns, m: ns.MatryoshkaLoss(m, ns.CoSENTLoss(m), [8, 32, 16]),
+        ("anchor", "positive"),
+        lambda: SCORES,
+        id="Matryoshka-CoSENT",
+    ),
+    Case(
+        "MatryoshkaLoss",
+        lambda ns, m: ns.MatryoshkaLoss(m, ns.MSELoss(m), [32, 16]),
+        ("anchor", "positive"),
+        teacher_embeddings,
+        id="Matryoshka-MSE",
+    ),
+    Case(
+        "MatryoshkaLoss",
+        lambda ns, m: ns.MatryoshkaLoss(m, ns.GISTEmbedLoss(m, copy.deepcopy(m)), [32, 16]),
+        ("anchor", "positive"),
+        id="Matryoshka-GIST",
+    ),
+    Case(
+        "MatryoshkaLoss",
+        lambda ns, m: ns.MatryoshkaLoss(
+            m, ns.CachedMultipleNegativesRankingLoss(m, mini_batch_size=3), [32, 16]
+        ),
+        ("anchor", "positive"),
+        id="Matryoshka-CachedMNRL",
+    ),
+    Case(
+        "AdaptiveLayerLoss",
+        lambda ns, m: ns.AdaptiveLayerLoss(m, ns.MultipleNegativesRankingLoss(m), n_layers_per_step=-1),
+        ("anchor", "positive", "negative"),
+    ),
+    Case(
+        "AdaptiveLayerLoss",
+        lambda ns, m: ns.AdaptiveLayerLoss(
+            m,
+            ns.CoSENTLoss(m),
+            n_layers_per_step=-1,
+            layer_weighting="log",
+            kl_temperature=0.5,
+            kl_div_weight=2.0,
+        ),
+        ("anchor", "positive"),
+        lambda: SCORES,
+        id="AdaptiveLayer-CoSENT-log",
+    ),
+    Case(
+        "Matryoshka2dLoss",
+        lambda ns, m: ns.Matryoshka2dLoss(
+            m, ns.MultipleNegativesRankingLoss(m), [32, 16, 8], n_layers_per_step=-1, n_dims_per_step=-1
+        ),
+        ("anchor", "positive"),
+    ),
 ]
 
 
@@ -156,6 +296,27 @@ QUERIES = [*ANCHORS[:6], LONG, ANCHORS[7]]
 DOCS = [POSITIVES[0], LONG, *POSITIVES[2:]]
 
 
+# Ranked lists of different lengths for the listwise losses, with graded labels (ties included).
+LISTS = [
+    ANCHORS[:4],
+    [POSITIVES[:3], [POSITIVES[1], *NEGATIVES[:4]], [LONG, NEGATIVES[5]], NEGATIVES_2[:4]],
+]
+
+
+def list_labels() -> list[torch.Tensor]:
+    """Graded labels of :data:`LISTS`, one tensor per query."""
+    return [
+        torch.tensor([3.0, 1.0, 0.0]),
+        torch.tensor([2.0, 0, 1, 0, 2]),
+        torch.tensor([0.0, 1]),
+        torch.zeros(4),
+    ]
+
+
+def _lambda_with_scheme(scheme: str) -> Callable[[Any, Any], Any]:
+    return lambda ns, m: ns.LambdaLoss(m, weighting_scheme=getattr(ns, scheme)(), k=3)
+
+
 @dataclass(frozen=True)
 class CeCase:
     """How to build one cross-encoder loss and its batch."""
@@ -163,7 +324,7 @@ class CeCase:
     name: str
     build: Callable[[Any, Any], Any]
     inputs: Callable[[], list[list[str]]]
-    labels: Callable[[], torch.Tensor]
+    labels: Callable[[], Any]
     num_labels: int = 1
     id: str = ""
 
@@ -188,4 +349,49 @@ CE_CASES = [
     ),
     CeCase("CrossEntropyLoss", _plain("CrossEntropyLoss"), lambda: [QUERIES, DOCS], lambda: CLASSES % 3, 3),
     CeCase("MSELoss", _plain("MSELoss"), lambda: [QUERIES, DOCS], lambda: SCORES * 4 - 2),
+    CeCase(
+        "MarginMSELoss",
+        _plain("MarginMSELoss"),
+        lambda: [QUERIES, DOCS, NEGATIVES],
+        lambda: teacher_margins(),
+    ),
+    CeCase(
+        "MarginMSELoss",
+        _plain("MarginMSELoss"),
+        lambda: [QUERIES, DOCS, NEGATIVES, NEGATIVES_2],
+        lambda: teacher_scores(),
+        id="CE-MarginMSE-scores",
+    ),
+    CeCase(
+        "MultipleNegativesRankingLoss",
+        _plain("MultipleNegativesRankingLoss", num_negatives=3),
+        lambda: [QUERIES, DOCS],
+        lambda: torch.zeros(8),
+    ),
+    CeCase(
+        "MultipleNegativesRankingLoss",
+        _plain("MultipleNegativesRankingLoss", num_negatives=None, scale=5.0),
+        lambda: [QUERIES[:4], DOCS[:4], NEGATIVES[:4]],
+        lambda: torch.zeros(4),
+        id="CE-MNRL-all-negatives",
+    ),
+    CeCase("ListNetLoss", _plain("ListNetLoss"), lambda: LISTS, lambda: list_labels()),
+    CeCase("LambdaLoss", _plain("LambdaLoss"), lambda: LISTS, lambda: list_labels()),
+    *[
+        CeCase(
+            "LambdaLoss",
+            _lambda_with_scheme(scheme),
+            lambda: LISTS,
+            lambda: list_labels(),
+            id=f"LambdaLoss-{scheme}-k3",
+        )
+        for scheme in ("NoWeightingScheme", "NDCGLoss1Scheme", "NDCGLoss2Scheme", "LambdaRankScheme")
+    ],
+    CeCase(
+        "LambdaLoss",
+        _plain("LambdaLoss", weighting_scheme=None, sigma=2.0, reduction_log="natural", mini_batch_size=5),
+        lambda: LISTS,
+        lambda: list_labels(),
+        id="LambdaLoss-none-natural",
+    ),
 ]

@@ -40,7 +40,7 @@ def _encoder_params(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 def _train(loss: torch.nn.Module, model: torch.nn.Module, step) -> list[float]:
     """A few AdamW steps on one fixed batch (dropout off); returns the loss before each step."""
-    optimizer = torch.optim.AdamW(loss.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(loss.parameters(), lr=5e-4)
     values = []
     for i in range(STEPS):
         optimizer.zero_grad()
@@ -109,3 +109,85 @@ def test_cross_encoder_loss_respects_max_length(ce_models):
     )
     ce_losses.BinaryCrossEntropyLoss(model)([[" ".join(["dog"] * 50)], ["cat cat"]], torch.ones(1))
     assert seen == [torch.Size([1, 8])]
+
+
+# --- loss-specific behaviour -----------------------------------------------------------------------------
+
+
+def test_gist_retokenizes_for_a_guide_with_a_shorter_limit(bi_model):
+    """A guide that needs its own tokenization gets the decoded texts; here that changes nothing."""
+    features = [bi_model.tokenize(COLUMNS[c]) for c in ("anchor", "positive")]
+    same = losses.GISTEmbedLoss(bi_model, copy.deepcopy(bi_model))
+    guide = copy.deepcopy(bi_model)
+    guide.max_seq_length = 32  # shorter than the model's 64: the loss must re-tokenize for the guide
+    retokenized = losses.GISTEmbedLoss(bi_model, guide)
+    assert retokenized.must_retokenize and not same.must_retokenize
+    with torch.no_grad():
+        assert retokenized(features, None).item() == pytest.approx(same(features, None).item(), abs=1e-6)
+
+
+def test_gist_guide_stays_out_of_training(bi_model):
+    model, guide = copy.deepcopy(bi_model).train(), copy.deepcopy(bi_model).train()
+    loss = losses.GISTEmbedLoss(model, guide)
+    loss([model.tokenize(COLUMNS["anchor"]), model.tokenize(COLUMNS["positive"])], None).backward()
+    assert guide.training  # restored after running it in eval mode
+    assert all(p.grad is None for p in guide.parameters())
+
+
+def test_matryoshka_validates_dims_and_samples_them(bi_model):
+    inner = losses.CoSENTLoss(bi_model)
+    with pytest.raises(ValueError, match="exceed"):
+        losses.MatryoshkaLoss(bi_model, inner, [64, 32])
+    with pytest.raises(ValueError, match="matryoshka_weights"):
+        losses.MatryoshkaLoss(bi_model, inner, [32, 16], [1.0])
+    loss = losses.MatryoshkaLoss(bi_model, inner, [8, 32, 16], n_dims_per_step=2)
+    assert loss.matryoshka_dims == (32, 16, 8)
+    seen = set()
+    for _ in range(20):
+        chosen = loss._chosen()
+        assert len(chosen) == 2 and chosen == sorted(chosen)
+        seen.update(chosen)
+    assert seen == {0, 1, 2}
+
+
+def test_adaptive_layer_embeds_each_layer_like_a_truncated_encoder(bi_model):
+    """Layer i's embedding is what the model gives with only its first i transformer layers."""
+    from sentencekit.losses.adaptive_layer import LayerEmbeddings
+
+    features = bi_model.tokenize(COLUMNS["anchor"])
+    with torch.no_grad():
+        layers = LayerEmbeddings(bi_model, features)
+        assert layers.num_layers == 3  # embedding output + 2 transformer layers
+        torch.testing.assert_close(layers.final(), bi_model(dict(features))["sentence_embedding"])
+        short = copy.deepcopy(bi_model)
+        short[0].auto_model.encoder.layer = short[0].auto_model.encoder.layer[:1]
+        torch.testing.assert_close(
+            layers.layer(1), short(dict(features))["sentence_embedding"], atol=1e-5, rtol=0
+        )
+
+
+def test_softmax_loss_without_labels_returns_embeddings_and_logits(bi_model):
+    loss = losses.SoftmaxLoss(bi_model, embedding_dimension=32, num_labels=3)
+    embeddings, logits = loss([bi_model.tokenize(["a", "b"]), bi_model.tokenize(["c", "d"])], None)
+    assert [e.shape for e in embeddings] == [(2, 32), (2, 32)] and logits.shape == (2, 3)
+    assert loss.classifier.in_features == 3 * 32
+
+
+def test_distillation_label_shapes_are_explained(bi_model):
+    three = [bi_model.tokenize(COLUMNS[c][:2]) for c in ("anchor", "positive", "negative")]
+    with pytest.raises(InvalidInputError, match=r"\(2, 1\)"):
+        losses.MarginMSELoss(bi_model)(three, torch.ones(2, 5))
+    with pytest.raises(InvalidInputError, match="teacher's scores of shape"):
+        losses.DistillKLDivLoss(bi_model)(three, torch.ones(2))
+    with pytest.raises(InvalidInputError, match="projection_dim"):
+        losses.MSELoss(bi_model)(three[:1], torch.ones(2, 16))
+    projected = losses.MSELoss(bi_model, projection_dim=16)
+    assert projected(three[:1], torch.ones(2, 16)).shape == ()
+
+
+def test_listwise_losses_check_their_lists(ce_models):
+    loss = ce_losses.LambdaLoss(ce_models[1])
+    with pytest.raises(InvalidInputError, match="list of labels"):
+        loss([["q"], [["a", "b"]]], torch.ones(2))
+    with pytest.raises(InvalidInputError, match="must match"):
+        ce_losses.ListNetLoss(ce_models[1])([["q"], [["a", "b"]]], [torch.ones(3)])

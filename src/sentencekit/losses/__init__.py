@@ -2,26 +2,73 @@
 
 Every loss is a ``torch.nn.Module`` built around the model it trains; ``loss(sentence_features, labels)``
 takes one tokenized batch per text column (``model.tokenize(texts)``) and the batch's labels, and returns a
-scalar. Pick the loss by the data you have:
+scalar. Most losses also offer ``compute_loss_from_embeddings(embeddings, labels)``. Pick the loss by the
+data you have:
 
-======================================  ==================  ==================================================
-data (text columns)                     labels              losses
-======================================  ==================  ==================================================
-(anchor, positive[, negatives...])      none                MultipleNegativesRankingLoss,
-                                                            MultipleNegativesSymmetricRankingLoss
-(sentence_A, sentence_B)                similarity score    CoSENTLoss, AnglELoss, CosineSimilarityLoss
-======================================  ==================  ==================================================
+======================================  ======================  ==============================================
+data (text columns)                     labels                  losses
+======================================  ======================  ==============================================
+(anchor, positive[, negatives...])      none                    MultipleNegativesRankingLoss,
+                                                                MultipleNegativesSymmetricRankingLoss,
+                                                                CachedMultipleNegativesRankingLoss,
+                                                                GISTEmbedLoss
+(sentence_A, sentence_B)                similarity score        CoSENTLoss, AnglELoss, CosineSimilarityLoss
+(sentence_A, sentence_B)                1 / 0                   ContrastiveLoss, OnlineContrastiveLoss
+(sentence_A, sentence_B)                class index             SoftmaxLoss
+(anchor, positive, negative)            none                    TripletLoss
+(text,)                                 class id                BatchAllTripletLoss, BatchHardTripletLoss,
+                                                                BatchHardSoftMarginTripletLoss,
+                                                                BatchSemiHardTripletLoss
+(text[, translation])                   teacher embedding       MSELoss
+(query, positive, negatives...)         teacher scores          MarginMSELoss, DistillKLDivLoss
+any of the above                        as the inner loss       MatryoshkaLoss, AdaptiveLayerLoss,
+                                                                Matryoshka2dLoss (wrap another loss)
+======================================  ======================  ==============================================
 """
 
 from __future__ import annotations
 
+from sentencekit.losses.adaptive_layer import AdaptiveLayerLoss, Matryoshka2dLoss
+from sentencekit.losses.batch_triplet import (
+    BatchAllTripletLoss,
+    BatchHardSoftMarginTripletLoss,
+    BatchHardTripletLoss,
+    BatchHardTripletLossDistanceFunction,
+    BatchSemiHardTripletLoss,
+)
+from sentencekit.losses.cached import CachedMultipleNegativesRankingLoss
+from sentencekit.losses.contrastive import ContrastiveLoss, OnlineContrastiveLoss, SiameseDistanceMetric
+from sentencekit.losses.distillation import DistillKLDivLoss, MarginMSELoss, MSELoss
+from sentencekit.losses.gist import GISTEmbedLoss
+from sentencekit.losses.matryoshka import MatryoshkaLoss
 from sentencekit.losses.pair_similarity import AnglELoss, CoSENTLoss, CosineSimilarityLoss
 from sentencekit.losses.ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
+from sentencekit.losses.softmax import SoftmaxLoss
+from sentencekit.losses.triplet import TripletDistanceMetric, TripletLoss
 
 __all__ = [
+    "AdaptiveLayerLoss",
     "AnglELoss",
+    "BatchAllTripletLoss",
+    "BatchHardSoftMarginTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchHardTripletLossDistanceFunction",
+    "BatchSemiHardTripletLoss",
+    "CachedMultipleNegativesRankingLoss",
     "CoSENTLoss",
+    "ContrastiveLoss",
     "CosineSimilarityLoss",
+    "DistillKLDivLoss",
+    "GISTEmbedLoss",
+    "MSELoss",
+    "MarginMSELoss",
+    "Matryoshka2dLoss",
+    "MatryoshkaLoss",
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",
+    "OnlineContrastiveLoss",
+    "SiameseDistanceMetric",
+    "SoftmaxLoss",
+    "TripletDistanceMetric",
+    "TripletLoss",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -17,6 +18,8 @@ __all__ = [
     "embed_columns",
     "features_to_device",
     "function_name",
+    "loss_on_embeddings",
+    "replayed_embeddings",
 ]
 
 Features = dict[str, Any]
@@ -101,3 +104,54 @@ def function_name(fn: Callable[..., Any] | nn.Module) -> str:
     if isinstance(fn, nn.Module):
         return f"{type(fn).__module__}.{type(fn).__name__}"
     return getattr(fn, "__name__", repr(fn))
+
+
+@contextlib.contextmanager
+def replayed_embeddings(model: nn.Module, embeddings: Sequence[Tensor]) -> Iterator[None]:
+    """Inside the block, the i-th call of ``model`` returns ``embeddings[i]`` as its sentence embedding.
+
+    Wrapper losses (Matryoshka, adaptive layers) compute the embeddings once and then run an inner loss on
+    variants of them. An inner loss without ``compute_loss_from_embeddings`` is run as it is, with the model
+    answering from this list; that works for any loss that calls the model once per text column, in order.
+    """
+    queue = list(embeddings)
+
+    def answer(features: Features) -> Features:
+        if not queue:
+            raise RuntimeError(
+                "The inner loss called the model more often than there are text columns; wrap a loss that "
+                "embeds each column once, or give it a compute_loss_from_embeddings method."
+            )
+        return {**features, "sentence_embedding": queue.pop(0)}
+
+    own = model.__dict__  # an instance attribute shadows the class's forward for nn.Module.__call__
+    had_own, previous = "forward" in own, own.get("forward")
+    own["forward"] = answer
+    try:
+        yield
+    finally:
+        if had_own:
+            own["forward"] = previous
+        else:
+            del own["forward"]
+
+
+def loss_on_embeddings(
+    loss: nn.Module,
+    model: nn.Module,
+    sentence_features: list[Features],
+    embeddings: list[Tensor],
+    labels: Any,
+) -> Tensor:
+    """``loss``'s value on given column embeddings.
+
+    Through its ``compute_loss_from_embeddings`` when it has one, else by running it with the model
+    replaying the embeddings (see :func:`replayed_embeddings`).
+    """
+    compute = getattr(loss, "compute_loss_from_embeddings", None)
+    if compute is not None and not getattr(loss, "needs_features", False):
+        result: Tensor = compute(embeddings, labels)
+        return result
+    with replayed_embeddings(model, embeddings):
+        result = loss(sentence_features, labels)
+    return result

@@ -4,17 +4,45 @@ A cross-encoder loss is called as ``loss(inputs, labels)``: ``inputs`` is the ba
 of strings, e.g. ``[queries, documents]``); the loss forms the pairs, tokenizes them with the model's
 tokenizer (truncating at ``max_length``) and runs the model.
 
-==================================  =========================================  ===============================
-data (text columns)                 labels                                     losses
-==================================  =========================================  ===============================
-(query, document)                   0/1 or a score in [0, 1]                   BinaryCrossEntropyLoss
-(sentence_A, sentence_B)            class index                                CrossEntropyLoss
-(query, document)                   teacher score                              MSELoss
-==================================  =========================================  ===============================
+========================================  ==================================  ================================
+data (columns)                            labels                              losses
+========================================  ==================================  ================================
+(query, document)                         0/1 or a score in [0, 1]            BinaryCrossEntropyLoss
+(sentence_A, sentence_B)                  class index                         CrossEntropyLoss
+(query, document)                         teacher score                       MSELoss
+(query, positive, negatives...)           teacher margins or scores           MarginMSELoss
+(query, positive[, negatives...])         none                                MultipleNegativesRankingLoss
+(query, [documents...])                   one graded label per document       ListNetLoss, LambdaLoss
+========================================  ==================================  ================================
 """
 
 from __future__ import annotations
 
+from sentencekit.cross_encoder.losses.lambda_loss import (
+    BaseWeightingScheme,
+    LambdaLoss,
+    LambdaRankScheme,
+    NDCGLoss1Scheme,
+    NDCGLoss2PPScheme,
+    NDCGLoss2Scheme,
+    NoWeightingScheme,
+)
+from sentencekit.cross_encoder.losses.listwise import ListNetLoss
 from sentencekit.cross_encoder.losses.pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
+from sentencekit.cross_encoder.losses.ranking import MarginMSELoss, MultipleNegativesRankingLoss
 
-__all__ = ["BinaryCrossEntropyLoss", "CrossEntropyLoss", "MSELoss"]
+__all__ = [
+    "BaseWeightingScheme",
+    "BinaryCrossEntropyLoss",
+    "CrossEntropyLoss",
+    "LambdaLoss",
+    "LambdaRankScheme",
+    "ListNetLoss",
+    "MSELoss",
+    "MarginMSELoss",
+    "MultipleNegativesRankingLoss",
+    "NDCGLoss1Scheme",
+    "NDCGLoss2PPScheme",
+    "NDCGLoss2Scheme",
+    "NoWeightingScheme",
+]

@@ -1,0 +1,163 @@
+"""GISTEmbedLoss: in-batch negatives ranking where a guide model removes likely false negatives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sentencekit.losses._common import Features, check_columns, embed_columns
+
+__all__ = ["GISTEmbedLoss"]
+
+
+def _cosine_matrix(a: Tensor, b: Tensor) -> Tensor:
+    """All-pairs cosine similarity, computed as ``torch.cosine_similarity`` computes it."""
+    return F.cosine_similarity(a.unsqueeze(1), b.unsqueeze(0), dim=-1)
+
+
+class GISTEmbedLoss(nn.Module):
+    """:class:`MultipleNegativesRankingLoss` guided by a second, frozen model that spots false negatives.
+
+    The candidates of anchor ``i`` are all positives (and negatives) of the batch and, optionally, the other
+    anchors and positives. Any candidate that the *guide* scores closer to the anchor than the anchor's own
+    positive (minus ``margin``) is treated as a possible positive and removed from the softmax. The rest is a
+    cross-entropy over cosine similarities divided by ``temperature``.
+
+    ==================================================  ======
+    Inputs (text columns, in order)                     Labels
+    ==================================================  ======
+    (anchor, positive)                                  none
+    (anchor, positive, negative)                        none
+    ==================================================  ======
+
+    When to use: like :class:`MultipleNegativesRankingLoss`, when the data has many near-duplicates (FAQ,
+    duplicate questions, large web pairs) that would otherwise be punished as negatives. It costs one extra
+    forward pass of the guide (no gradient). The guide runs in eval mode.
+
+    Related: :class:`MultipleNegativesRankingLoss`, :class:`CachedMultipleNegativesRankingLoss`.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        guide: A trained SentenceTransformer (any tokenizer: texts are re-tokenized for it when needed).
+        temperature: Softmax temperature of the cosine similarities (0.01 means scale 100).
+        margin_strategy: ``"absolute"`` drops candidates with guide score > positive score - margin;
+            ``"relative"`` drops those with > positive score * (1 - margin).
+        margin: The slack of that comparison (0: drop only candidates the guide likes better).
+        contrast_anchors: Also contrast each anchor with the other anchors.
+        contrast_positives: Also contrast each positive with the other positives.
+
+    Example:
+        >>> guide = SentenceTransformer("all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> loss = losses.GISTEmbedLoss(model, guide)  # doctest: +SKIP
+        >>> batch = [model.tokenize(["q1", "q2"]), model.tokenize(["a1", "a2"])]  # doctest: +SKIP
+        >>> loss(batch, None).backward()  # doctest: +SKIP
+    """
+
+    # Wrapper losses (Matryoshka, adaptive layers) must call forward(): the guide needs the features too.
+    needs_features = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        guide: nn.Module,
+        temperature: float = 0.01,
+        margin_strategy: str = "absolute",
+        margin: float = 0.0,
+        contrast_anchors: bool = True,
+        contrast_positives: bool = True,
+    ) -> None:
+        super().__init__()
+        if margin_strategy not in ("absolute", "relative"):
+            raise ValueError(f"margin_strategy must be 'absolute' or 'relative', got {margin_strategy!r}.")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        self.model = model
+        self.guide = guide
+        self.temperature = float(temperature)
+        self.margin_strategy = margin_strategy
+        self.margin = float(margin)
+        self.contrast_anchors = contrast_anchors
+        self.contrast_positives = contrast_positives
+        model_tok, guide_tok = getattr(model, "tokenizer", None), getattr(guide, "tokenizer", None)
+        if model_tok is None or guide_tok is None:
+            raise ValueError("GISTEmbedLoss needs a model and a guide that both have a tokenizer.")
+        self.must_retokenize = bool(
+            model_tok.get_vocab() != guide_tok.get_vocab()
+            or getattr(guide, "max_seq_length", 0) < getattr(model, "max_seq_length", 0)
+        )
+
+    def _guide_features(self, sentence_features: list[Features]) -> list[Features]:
+        if not self.must_retokenize:
+            return [dict(f) for f in sentence_features]
+        tokenizer: Any = self.model.tokenizer
+        guide: Any = self.guide
+        return [
+            guide.tokenize(tokenizer.batch_decode(f["input_ids"], skip_special_tokens=True))
+            for f in sentence_features
+        ]
+
+    def forward(self, sentence_features: Iterable[Features], labels: Tensor | None = None) -> Tensor:
+        """Embed the columns with the model (and, without gradient, the guide) and return the loss."""
+        features = list(sentence_features)
+        check_columns(type(self).__name__, len(features), at_least=2)
+        guide_inputs = self._guide_features(features)
+        embeddings = embed_columns(self.model, features)
+        was_training = self.guide.training
+        self.guide.eval()
+        try:
+            with torch.no_grad():
+                guide_embeddings = embed_columns(self.guide, guide_inputs)
+        finally:
+            self.guide.train(was_training)
+        return self.compute_loss_from_embeddings(embeddings, labels, guide_embeddings)
+
+    def compute_loss_from_embeddings(
+        self, embeddings: list[Tensor], labels: Tensor | None, guide_embeddings: list[Tensor]
+    ) -> Tensor:
+        """The loss from the model's and the guide's embeddings of (anchor, positive[, negative])."""
+        if len(embeddings) not in (2, 3):
+            raise ValueError(f"GISTEmbedLoss takes 2 or 3 text columns, got {len(embeddings)}.")
+        anchor, positive = embeddings[0], embeddings[1]
+        guide_anchor, guide_positive = guide_embeddings[0], guide_embeddings[1]
+        rows = anchor.shape[0]
+        guide_ap = _cosine_matrix(guide_anchor, guide_positive)
+        threshold = guide_ap.diagonal().unsqueeze(1)
+        if self.margin_strategy == "absolute":
+            threshold = threshold - self.margin
+        else:
+            threshold = threshold - threshold.abs() * self.margin
+
+        def drop_false_negatives(scores: Tensor, guide_scores: Tensor, keep: Tensor | None = None) -> Tensor:
+            suspicious = guide_scores > threshold
+            if keep is not None:
+                suspicious &= ~keep
+            return scores.masked_fill(suspicious, -torch.inf)
+
+        eye = torch.eye(rows, dtype=torch.bool, device=anchor.device)
+        blocks = [drop_false_negatives(_cosine_matrix(anchor, positive), guide_ap, keep=eye)]
+        if self.contrast_anchors:
+            guide_aa = _cosine_matrix(guide_anchor, guide_anchor)
+            blocks.append(drop_false_negatives(_cosine_matrix(anchor, anchor), guide_aa))
+        if self.contrast_positives:
+            guide_pp = _cosine_matrix(guide_positive, guide_positive)
+            blocks.append(drop_false_negatives(_cosine_matrix(positive, positive), guide_pp))
+        if len(embeddings) == 3:
+            guide_an = _cosine_matrix(guide_anchor, guide_embeddings[2])
+            blocks.append(drop_false_negatives(_cosine_matrix(anchor, embeddings[2]), guide_an))
+        logits = torch.cat(blocks, dim=1) / self.temperature
+        return F.cross_entropy(logits, torch.arange(rows, device=anchor.device))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """Hyper-parameters, for the model card."""
+        return {
+            "guide": getattr(self.guide, "model_id", None) or type(self.guide).__name__,
+            "temperature": self.temperature,
+            "margin_strategy": self.margin_strategy,
+            "margin": self.margin,
+            "contrast_anchors": self.contrast_anchors,
+            "contrast_positives": self.contrast_positives,
+        }
