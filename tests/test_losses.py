@@ -132,6 +132,9 @@ def test_gist_guide_stays_out_of_training(bi_model):
     loss([model.tokenize(COLUMNS["anchor"]), model.tokenize(COLUMNS["positive"])], None).backward()
     assert guide.training  # restored after running it in eval mode
     assert all(p.grad is None for p in guide.parameters())
+    # not the loss's parameters: an optimizer or checkpoint built from the loss leaves the guide alone
+    assert {id(p) for p in loss.parameters()} == {id(p) for p in model.parameters()}
+    assert len(loss.state_dict()) == len(model.state_dict())
 
 
 def test_matryoshka_validates_dims_and_samples_them(bi_model):

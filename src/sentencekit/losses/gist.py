@@ -36,7 +36,8 @@ class GISTEmbedLoss(nn.Module):
 
     When to use: like :class:`MultipleNegativesRankingLoss`, when the data has many near-duplicates (FAQ,
     duplicate questions, large web pairs) that would otherwise be punished as negatives. It costs one extra
-    forward pass of the guide (no gradient). The guide runs in eval mode.
+    forward pass of the guide (no gradient). The guide runs in eval mode and is not part of the loss's
+    parameters or state: it is never trained or checkpointed.
 
     Related: :class:`MultipleNegativesRankingLoss`, :class:`CachedMultipleNegativesRankingLoss`.
 
@@ -76,7 +77,9 @@ class GISTEmbedLoss(nn.Module):
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
         self.model = model
-        self.guide = guide
+        # Kept out of the module tree: the guide is not trained, so it is not among the loss's parameters or
+        # in its state dict (nor, therefore, in training checkpoints).
+        self._guide = [guide]
         self.temperature = float(temperature)
         self.margin_strategy = margin_strategy
         self.margin = float(margin)
@@ -89,6 +92,11 @@ class GISTEmbedLoss(nn.Module):
             model_tok.get_vocab() != guide_tok.get_vocab()
             or getattr(guide, "max_seq_length", 0) < getattr(model, "max_seq_length", 0)
         )
+
+    @property
+    def guide(self) -> nn.Module:
+        """The frozen guide model."""
+        return self._guide[0]
 
     def _guide_features(self, sentence_features: list[Features]) -> list[Features]:
         if not self.must_retokenize:
@@ -113,7 +121,8 @@ class GISTEmbedLoss(nn.Module):
                 guide_embeddings = embed_columns(self.guide, guide_inputs)
         finally:
             self.guide.train(was_training)
-        return self.compute_loss_from_embeddings(embeddings, labels, guide_embeddings)
+        device = embeddings[0].device
+        return self.compute_loss_from_embeddings(embeddings, labels, [g.to(device) for g in guide_embeddings])
 
     def compute_loss_from_embeddings(
         self, embeddings: list[Tensor], labels: Tensor | None, guide_embeddings: list[Tensor]
