@@ -65,7 +65,12 @@ def _hardest(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
 class _BatchTripletBase(nn.Module):
     """One text column embedded; labels are class ids; subclasses turn the distance matrix into a loss."""
 
-    def __init__(self, model: nn.Module, distance_metric: MatrixDistanceFn, margin: float) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        distance_metric: MatrixDistanceFn = BatchHardTripletLossDistanceFunction.euclidean_distance,
+        margin: float = 5.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.distance_metric = distance_metric
@@ -124,14 +129,6 @@ class BatchAllTripletLoss(_BatchTripletBase):
         ...      torch.tensor([0, 0, 1])).backward()  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        distance_metric: MatrixDistanceFn = BatchHardTripletLossDistanceFunction.euclidean_distance,
-        margin: float = 5.0,
-    ) -> None:
-        super().__init__(model, distance_metric, margin)
-
     def _loss(self, distances: Tensor, labels: Tensor) -> Tensor:
         same, different = _label_masks(labels)
         valid = same.unsqueeze(2) & different.unsqueeze(1)  # [a, p, n]
@@ -170,14 +167,6 @@ class BatchHardTripletLoss(_BatchTripletBase):
         >>> loss = losses.BatchHardTripletLoss(model, margin=5)  # doctest: +SKIP
         >>> loss([model.tokenize(texts)], torch.tensor(class_ids)).backward()  # doctest: +SKIP
     """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        distance_metric: MatrixDistanceFn = BatchHardTripletLossDistanceFunction.euclidean_distance,
-        margin: float = 5.0,
-    ) -> None:
-        super().__init__(model, distance_metric, margin)
 
     def _loss(self, distances: Tensor, labels: Tensor) -> Tensor:
         positive, negative = _hardest(distances, labels)
@@ -254,14 +243,6 @@ class BatchSemiHardTripletLoss(_BatchTripletBase):
         >>> loss = losses.BatchSemiHardTripletLoss(model)  # doctest: +SKIP
         >>> loss([model.tokenize(texts)], torch.tensor(class_ids)).backward()  # doctest: +SKIP
     """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        distance_metric: MatrixDistanceFn = BatchHardTripletLossDistanceFunction.euclidean_distance,
-        margin: float = 5.0,
-    ) -> None:
-        super().__init__(model, distance_metric, margin)
 
     @property
     def margin(self) -> float:

@@ -19,7 +19,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sentencekit.losses._common import Features, check_columns, features_to_device
-from sentencekit.losses.ranking import RankingSettings, SimilarityFn, in_batch_ranking_loss
+from sentencekit.losses.ranking import (
+    RankingSettings,
+    RankingSettingsView,
+    SimilarityFn,
+    in_batch_ranking_loss,
+)
 from sentencekit.similarity import cos_sim
 
 __all__ = ["CachedMultipleNegativesRankingLoss", "GradCacheLoss", "RandomState", "slice_rows"]
@@ -174,7 +179,7 @@ class GradCacheLoss(nn.Module):
                         embedding.backward(grad[start:end].to(embedding.dtype) * grad_output)
 
 
-class CachedMultipleNegativesRankingLoss(GradCacheLoss):
+class CachedMultipleNegativesRankingLoss(RankingSettingsView, GradCacheLoss):
     """:class:`MultipleNegativesRankingLoss` with gradient caching: large batches at small-batch memory.
 
     Returns the same loss and, after ``loss.backward()``, the same gradients as
@@ -228,16 +233,6 @@ class CachedMultipleNegativesRankingLoss(GradCacheLoss):
         self.settings = RankingSettings(
             scale, similarity_fct, directions, partition_mode, hardness_mode, hardness_strength
         )
-
-    @property
-    def scale(self) -> float:
-        """``1 / temperature``."""
-        return self.settings.scale
-
-    @property
-    def similarity_fct(self) -> SimilarityFn:
-        """The matrix similarity function."""
-        return self.settings.similarity_fct
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
         """The in-batch ranking loss of (anchor, positive, negatives...) embeddings."""

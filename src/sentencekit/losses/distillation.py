@@ -13,7 +13,7 @@ from sentencekit.errors import InvalidInputError
 from sentencekit.losses._common import Features, check_columns, embed_columns, function_name
 from sentencekit.similarity import pairwise_dot_score
 
-__all__ = ["DistillKLDivLoss", "MSELoss", "MarginMSELoss"]
+__all__ = ["DistillKLDivLoss", "MSELoss", "MarginMSELoss", "teacher_margins"]
 
 PairwiseFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -97,21 +97,31 @@ class MSELoss(nn.Module):
         return {"projection_dim": self.projection_dim}
 
 
-def _teacher_margins(labels: Tensor | None, rows: int, negatives: int) -> Tensor:
-    """Teacher margins ``(rows, negatives)`` from margins, or from (positive, negatives...) scores."""
+def teacher_margins(loss: str, labels: Tensor | list[Tensor] | None, rows: int, negatives: int) -> Tensor:
+    """Teacher margins ``(rows, negatives)`` from margins, or from (positive, negatives...) teacher scores.
+
+    Args:
+        loss: Name of the calling loss, for messages.
+        labels: ``(rows, negatives)`` margins, ``(rows, negatives + 1)`` scores, ``(rows,)`` for one negative,
+            or a list of per-row tensors.
+        rows: Queries in the batch.
+        negatives: Negative columns in the batch.
+    """
     if labels is None:
-        raise InvalidInputError("MarginMSELoss needs the teacher's scores or margins as labels, got none.")
+        raise InvalidInputError(f"{loss} needs the teacher's scores or margins as labels, got none.")
+    if isinstance(labels, list):
+        labels = torch.stack(labels)
     if labels.shape == (rows, negatives + 1):
         labels = labels[:, :1] - labels[:, 1:]
     elif labels.shape == (rows,):
         labels = labels.unsqueeze(1)
     if labels.shape != (rows, negatives):
         raise InvalidInputError(
-            f"MarginMSELoss expects labels of shape ({rows}, {negatives}) (teacher margins, positive minus "
+            f"{loss} expects labels of shape ({rows}, {negatives}) (teacher margins, positive minus "
             f"negative) or ({rows}, {negatives + 1}) (teacher scores of positive and negatives), "
             f"got {tuple(labels.shape)}."
         )
-    return labels.detach()
+    return labels.detach().float()
 
 
 class MarginMSELoss(nn.Module):
@@ -154,7 +164,7 @@ class MarginMSELoss(nn.Module):
         """The loss from the columns' embeddings and the teacher's labels."""
         check_columns(type(self).__name__, len(embeddings), at_least=3)
         query, positive, negatives = embeddings[0], embeddings[1], embeddings[2:]
-        target = _teacher_margins(labels, query.shape[0], len(negatives))
+        target = teacher_margins(type(self).__name__, labels, query.shape[0], len(negatives))
         positive_score = self.similarity_fct(query, positive)
         margins = torch.stack([positive_score - self.similarity_fct(query, n) for n in negatives], dim=1)
         result: Tensor = self.loss_fct(margins, target.to(margins.dtype))

@@ -15,6 +15,7 @@ __all__ = [
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",
     "RankingSettings",
+    "RankingSettingsView",
     "in_batch_ranking_loss",
 ]
 
@@ -87,6 +88,22 @@ class RankingSettings:
         }
 
 
+class RankingSettingsView:
+    """``scale`` and ``similarity_fct`` of a loss that keeps its :class:`RankingSettings` in ``settings``."""
+
+    settings: RankingSettings
+
+    @property
+    def scale(self) -> float:
+        """``1 / temperature``."""
+        return self.settings.scale
+
+    @property
+    def similarity_fct(self) -> SimilarityFn:
+        """The matrix similarity function."""
+        return self.settings.similarity_fct
+
+
 def in_batch_ranking_loss(queries: Tensor, docs: Sequence[Tensor], settings: RankingSettings) -> Tensor:
     """Mean over anchors of ``log Z_i - score(query_i, positive_i)``, from embeddings.
 
@@ -140,7 +157,7 @@ def _hardness_penalty(raw_q2d: Tensor, own: Tensor, rows: int, settings: Ranking
     return settings.hardness_strength * raw_q2d.detach() * penalized
 
 
-class MultipleNegativesRankingLoss(nn.Module):
+class MultipleNegativesRankingLoss(RankingSettingsView, nn.Module):
     """InfoNCE with in-batch negatives: each anchor must rank its positive above the batch's other texts.
 
     For anchor ``i`` the candidates are the positives of all anchors plus every hard-negative column; the
@@ -198,16 +215,6 @@ class MultipleNegativesRankingLoss(nn.Module):
         self.settings = RankingSettings(
             scale, similarity_fct, directions, partition_mode, hardness_mode, hardness_strength
         )
-
-    @property
-    def scale(self) -> float:
-        """``1 / temperature``."""
-        return self.settings.scale
-
-    @property
-    def similarity_fct(self) -> SimilarityFn:
-        """The matrix similarity function."""
-        return self.settings.similarity_fct
 
     def forward(self, sentence_features: Iterable[Features], labels: Tensor | None = None) -> Tensor:
         """Embed every column and return the scalar loss (``labels`` are ignored)."""

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from sentencekit.cross_encoder.losses._pairs import check_ce_model, pair_logits, text_columns
 from sentencekit.errors import InvalidInputError
 from sentencekit.losses._common import function_name
+from sentencekit.losses.distillation import teacher_margins
 
 if TYPE_CHECKING:
     from sentencekit.cross_encoder.model import CrossEncoder
@@ -62,24 +63,13 @@ class MarginMSELoss(nn.Module):
         rows, negatives = len(queries), len(candidates) - 1
         if negatives < 1:
             raise InvalidInputError("MarginMSELoss takes (query, positive, negative[, negative...]) columns.")
-        if isinstance(labels, list):
-            labels = torch.stack(labels)
-        if labels.shape == (rows, negatives + 1):
-            labels = labels[:, :1] - labels[:, 1:]
-        elif labels.shape == (rows,):
-            labels = labels.unsqueeze(1)
-        if labels.shape != (rows, negatives):
-            raise InvalidInputError(
-                f"MarginMSELoss expects labels of shape ({rows}, {negatives}) (teacher margins) or "
-                f"({rows}, {negatives + 1}) (teacher scores of positive and negatives), "
-                f"got {tuple(labels.shape)}."
-            )
+        target = teacher_margins(type(self).__name__, labels, rows, negatives)
         logits = pair_logits(
             self.model, queries * len(candidates), [d for c in candidates for d in c], prompt
         )
         scores = self.activation_fn(logits.view(len(candidates), rows).t())  # [query, candidate]
         margins = scores[:, :1] - scores[:, 1:]
-        result: Tensor = self.loss_fct(margins, labels.detach().to(margins.device).float())
+        result: Tensor = self.loss_fct(margins, target.to(margins.device))
         return result
 
     def get_config_dict(self) -> dict[str, Any]:
