@@ -342,3 +342,70 @@ def test_cross_encoder_fit_and_trainer_learn(cross_folder, tmp_path):
     )
     CrossEncoderTrainer(model, args, train_dataset=data, loss=BinaryCrossEntropyLoss(model)).train()
     assert _bce(model, labelled) < before
+
+
+# --- precision, losses with parameters, several fit objectives --------------------------------------------
+
+
+def test_bf16_autocast_on_cpu_and_fp16_needs_cuda(model, tmp_path):
+    before = weights(model)
+    state = SentenceTransformerTrainer(
+        model, _args(tmp_path, bf16=True), toy_pairs(8), loss=CoSENTLoss(model)
+    ).train()
+    losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert max_difference(weights(model), before) > 1e-4
+    assert next(model.parameters()).dtype == torch.float32  # autocast leaves the weights in fp32
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="fp16 training needs a CUDA device"):
+            SentenceTransformerTrainer(
+                model, _args(tmp_path, fp16=True), toy_pairs(8), loss=CoSENTLoss(model)
+            ).train()
+
+
+class HeadLoss(torch.nn.Module):
+    """A loss with parameters of its own (like SoftmaxLoss): a linear head on the two embeddings."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+        self.head = torch.nn.Linear(64, 1)
+
+    def forward(self, features, labels):
+        a, b = (self.model(f)["sentence_embedding"] for f in features)
+        return torch.nn.functional.mse_loss(self.head(torch.cat([a, b], dim=1)).squeeze(1), labels.float())
+
+
+def test_loss_parameters_are_trained_and_checkpointed(model, tmp_path):
+    loss = HeadLoss(model)
+    head_before = loss.head.weight.detach().clone()
+    args = _args(tmp_path, save_strategy="steps", save_steps=2, max_steps=2)
+    SentenceTransformerTrainer(model, args, toy_pairs(8), loss=loss).train()
+    assert not torch.equal(loss.head.weight, head_before)
+    saved = torch.load(tmp_path / "out" / "checkpoint-2" / "training_state.pt", weights_only=False)["losses"][
+        0
+    ]
+    assert sorted(saved) == ["head.bias", "head.weight"]  # the head only: the model is saved as a folder
+    assert torch.equal(saved["head.weight"], loss.head.weight)
+
+
+def test_fit_round_robin_over_several_objectives(model):
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name, self.loss = name, CosineSimilarityLoss(model)
+
+        def forward(self, features, labels):
+            calls.append(self.name)
+            return self.loss(features, labels)
+
+    small = DataLoader(_examples(8), batch_size=4)  # 2 batches
+    large = DataLoader(_examples(12), batch_size=4)  # 3 batches
+    objectives = [(small, Counting("small")), (large, Counting("large"))]
+    model.fit(objectives, warmup_steps=0, show_progress_bar=False)
+    assert calls == ["small", "large"] * 2
+    calls.clear()
+    model.fit(objectives, steps_per_epoch=3, warmup_steps=0, show_progress_bar=False)
+    assert calls == ["small", "large"] * 3  # the small loader starts over within the epoch
