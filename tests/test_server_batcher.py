@@ -137,3 +137,28 @@ def test_close_finishes_admitted_jobs_then_refuses_new_ones():
         return done
 
     assert asyncio.run(main()) == [0, 1, 2, 3]
+
+
+def test_on_idle_runs_when_a_step_empties_the_queue():
+    idle = []
+    batcher = make(lambda p: p, on_idle=idle.append, max_wait_s=0.0)
+
+    async def main():
+        await asyncio.gather(*(batcher.submit(i, cost=1) for i in range(5)))
+
+    asyncio.run(main())
+    batcher.close()
+    assert idle and idle[-1].requests >= 1
+
+
+def test_memory_releaser_trims_after_large_steps_only_or_once_a_second():
+    from sentencekit.server.batcher import BatchStats
+    from sentencekit.server.memory import MemoryReleaser
+
+    calls = []
+    releaser = MemoryReleaser(large_step_tokens=100, min_interval_s=60)
+    releaser._trim = calls.append  # count the calls instead of trimming
+    small, large = BatchStats(1, 10, 0.0, 0.0), BatchStats(9, 500, 0.0, 0.0)
+    for stats in (small, small, large, small, large):
+        releaser(stats)
+    assert len(calls) == 3  # the first small step (no trim yet), then each large step

@@ -78,6 +78,7 @@ class MicroBatcher(Generic[P, R]):
         max_wait_s: Longest wait for more jobs after the oldest queued job arrived.
         max_queue: Most jobs waiting; :meth:`submit` raises :class:`ServerBusyError` beyond it.
         on_batch: Called on the worker thread after each step (metrics).
+        on_idle: Called on the worker thread after a step that left the queue empty.
 
     Example:
         >>> batcher = MicroBatcher(lambda texts: [t.upper() for t in texts], name="demo",
@@ -97,6 +98,7 @@ class MicroBatcher(Generic[P, R]):
         max_wait_s: float,
         max_queue: int,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_idle: Callable[[BatchStats], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self.name = name
@@ -104,6 +106,7 @@ class MicroBatcher(Generic[P, R]):
         self._max_wait_s = max_wait_s
         self._max_queue = max_queue
         self._on_batch = on_batch
+        self._on_idle = on_idle
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_cost = 0
         self._cond = threading.Condition()
@@ -133,6 +136,21 @@ class MicroBatcher(Generic[P, R]):
         self._thread = threading.Thread(target=self._work, name=f"sentencekit-{self.name}", daemon=True)
         self._thread.start()
 
+    def check_room(self) -> None:
+        """Raise now if :meth:`submit` would refuse a job: lets a handler skip work it would throw away.
+
+        Raises:
+            ServerBusyError: The queue is full.
+            ShuttingDownError: :meth:`close` was called.
+        """
+        if self._closing or self._thread is None:
+            raise ShuttingDownError(f"The {self.name} worker is not running (the server is stopping).")
+        if len(self._queue) >= self._max_queue:
+            raise ServerBusyError(
+                f"The {self.name} queue is full ({self._max_queue} requests waiting); retry after a "
+                "short wait, or send fewer concurrent requests."
+            )
+
     async def submit(self, payload: P, cost: int) -> R:
         """Queue ``payload`` (worth ``cost`` tokens) and wait for its result.
 
@@ -143,13 +161,7 @@ class MicroBatcher(Generic[P, R]):
         loop = asyncio.get_running_loop()
         job = _Job(payload, max(int(cost), 1), loop.create_future(), loop, time.monotonic())
         with self._cond:
-            if self._closing or self._thread is None:
-                raise ShuttingDownError(f"The {self.name} worker is not running (the server is stopping).")
-            if len(self._queue) >= self._max_queue:
-                raise ServerBusyError(
-                    f"The {self.name} queue is full ({self._max_queue} requests waiting); retry after a "
-                    "short wait, or send fewer concurrent requests."
-                )
+            self.check_room()
             self._queue.append(job)
             self._queued_cost += job.cost
             self._cond.notify()
@@ -218,14 +230,16 @@ class MicroBatcher(Generic[P, R]):
                 with contextlib.suppress(RuntimeError):
                     job.loop.call_soon_threadsafe(_deliver, job.future, result)
             self._in_flight = 0
-            if self._on_batch is not None:
-                stats = BatchStats(
-                    requests=len(batch),
-                    tokens=sum(job.cost for job in batch),
-                    wait_s=started - batch[0].enqueued,
-                    run_s=finished - started,
-                )
-                try:
-                    self._on_batch(stats)
-                except Exception:
-                    logger.exception("on_batch callback failed")
+            stats = BatchStats(
+                requests=len(batch),
+                tokens=sum(job.cost for job in batch),
+                wait_s=started - batch[0].enqueued,
+                run_s=finished - started,
+            )
+            callbacks = [self._on_batch, self._on_idle if not self._queue else None]
+            for callback in callbacks:
+                if callback is not None:
+                    try:
+                        callback(stats)
+                    except Exception:
+                        logger.exception("A %s worker callback failed", self.name)

@@ -19,6 +19,7 @@ from sentencekit.server.batcher import MicroBatcher
 from sentencekit.server.config import ServerConfig
 from sentencekit.server.engines import EmbeddingEngine, EmbedJob, RerankEngine, RerankJob
 from sentencekit.server.errors import FeatureNotLoadedError
+from sentencekit.server.memory import MemoryReleaser
 from sentencekit.server.metrics import ServerMetrics
 
 __all__ = ["LoadedIndex", "ServerState"]
@@ -131,6 +132,7 @@ class ServerState:
             max_wait_s=self.config.max_wait_ms / 1000,
             max_queue=self.config.max_queue,
             on_batch=self.metrics.batch_observer(name),
+            on_idle=MemoryReleaser(large_step_tokens=self.config.max_batch_tokens // 4),
         )
         self.metrics.watch_queue(name, lambda: batcher.depth)
         return batcher
@@ -195,6 +197,7 @@ class ServerState:
     async def embed(self, texts: list[str], prompt_name: str | None = None) -> tuple[np.ndarray, int]:
         """Embeddings of ``texts`` through the batcher, and the number of tokens they took."""
         self.embedder.check_prompt(prompt_name)
+        self.embed_batcher.check_room()  # a full queue answers 429 before any tokenizing
         tokens = await anyio.to_thread.run_sync(self.embedder.count_tokens, texts)
         vectors = await self.embed_batcher.submit(EmbedJob(texts, prompt_name), tokens)
         return vectors, tokens
@@ -204,6 +207,7 @@ class ServerState:
     ) -> tuple[np.ndarray, int]:
         """Scores of ``documents`` for ``query`` through the batcher, and the tokens they took."""
         engine, batcher = self.require_reranker(requested)
+        batcher.check_room()
         tokens = await anyio.to_thread.run_sync(engine.count_tokens, query, documents)
         scores = await batcher.submit(RerankJob(query, documents, raw_scores), tokens)
         return scores, tokens
