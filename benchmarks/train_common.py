@@ -22,6 +22,20 @@ DATA = ROOT.parent / "shared" / "data"
 STSB = DATA / "stsb"
 
 
+def add_common_arguments(parser: Any, epochs: int) -> None:
+    """The options train_stsb.py and train_cross_encoder.py share."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--limit", type=int, help="train on the first N rows only (for a quick check)")
+    parser.add_argument("--test-limit", type=int, help="score the first N test pairs only")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--only", choices=("both", "ours", "reference"), default="both")
+    parser.add_argument("--progress", action="store_true", help="show the training progress bars")
+    parser.add_argument("--output", type=Path)
+
+
 def read_stsb(split: str, limit: int | None = None) -> tuple[list[str], list[str], list[float]]:
     """STSb rows of a split (no header; scores 0-5), the first ``limit`` when given."""
     first, second, scores = [], [], []
@@ -49,6 +63,18 @@ def sts_spearman(
         cos = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1) + 1e-12)
         results[dim] = float(spearmanr(cos, scores).statistic)
     return results if dims else results[a.shape[1]]
+
+
+def stsb_training_data(limit: int | None, test_limit: int | None):
+    """The base model folder, STSb train rows as InputExamples (label score/5), and the test split."""
+    from sentencekit import InputExample
+    from sentencekit.hub import resolve_model_path
+
+    first, second, scores = read_stsb("train", limit)
+    examples = [
+        InputExample(texts=[a, b], label=s / 5.0) for a, b, s in zip(first, second, scores, strict=True)
+    ]
+    return resolve_model_path("all-MiniLM-L6-v2"), examples, read_stsb("test", test_limit)
 
 
 @contextmanager

@@ -27,7 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from train_common import ROOT, machine, read_stsb, seeded_loader, timed, write_json
+from train_common import (
+    ROOT,
+    add_common_arguments,
+    machine,
+    seeded_loader,
+    stsb_training_data,
+    timed,
+    write_json,
+)
 
 BI_ENCODER_BASELINE = 0.8203  # all-MiniLM-L6-v2 as a bi-encoder on stsb-en-test (shared/data/README.md)
 
@@ -76,29 +84,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--limit", type=int, help="train on the first N rows only (for a quick check)")
-    parser.add_argument("--test-limit", type=int, help="score the first N test pairs only")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("both", "ours", "reference"), default="both")
+    add_common_arguments(parser, epochs=4)
     parser.add_argument("--save-dir", type=Path, default=ROOT / "results" / "minilm-stsb-cross-encoder")
-    parser.add_argument("--progress", action="store_true", help="show the training progress bars")
-    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from sentencekit import InputExample
-    from sentencekit.hub import resolve_model_path
-
-    folder = resolve_model_path("all-MiniLM-L6-v2")
-    first, second, scores = read_stsb("train", args.limit)
-    examples = [
-        InputExample(texts=[a, b], label=s / 5.0) for a, b, s in zip(first, second, scores, strict=True)
-    ]
-    test = read_stsb("test", args.test_limit)
+    folder, examples, test = stsb_training_data(args.limit, args.test_limit)
     result: dict = {
         "task": "cross-encoder from all-MiniLM-L6-v2 on STSb (BCE on score/5)",
         "train_rows": len(examples),

@@ -26,7 +26,16 @@ import math
 from pathlib import Path
 
 import torch
-from train_common import machine, read_stsb, seeded_loader, sts_spearman, timed, write_json
+from train_common import (
+    add_common_arguments,
+    machine,
+    read_stsb,
+    seeded_loader,
+    sts_spearman,
+    stsb_training_data,
+    timed,
+    write_json,
+)
 
 DIMS = [384, 256, 128, 64]
 
@@ -80,29 +89,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--loss", choices=("cosent", "cosine", "matryoshka"), default="cosent")
-    parser.add_argument("--limit", type=int, help="train on the first N rows only (for a quick check)")
-    parser.add_argument("--test-limit", type=int, help="score the first N test pairs only")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("both", "ours", "reference"), default="both")
+    add_common_arguments(parser, epochs=1)
     parser.add_argument("--reference-api", choices=("auto", "old_fit", "fit"), default="auto")
-    parser.add_argument("--progress", action="store_true", help="show the training progress bars")
-    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from sentencekit import InputExample, SentenceTransformer
-    from sentencekit.hub import resolve_model_path
+    from sentencekit import SentenceTransformer
 
-    folder = resolve_model_path("all-MiniLM-L6-v2")
-    first, second, scores = read_stsb("train", args.limit)
-    examples = [
-        InputExample(texts=[a, b], label=s / 5.0) for a, b, s in zip(first, second, scores, strict=True)
-    ]
-    test = read_stsb("test", args.test_limit)
+    folder, examples, test = stsb_training_data(args.limit, args.test_limit)
     result: dict = {
         "task": "STSb fine-tuning of all-MiniLM-L6-v2",
         "loss": args.loss,

@@ -20,7 +20,7 @@ from sentencekit import (
 from sentencekit.evaluation import SentenceEvaluator
 from sentencekit.losses import CoSENTLoss, CosineSimilarityLoss
 from sentencekit.training.schedules import SCHEDULES, LearningRateFactor, schedule_name
-from training_support import max_difference, tiny_bi_model, toy_pairs, weights
+from training_support import max_difference, tiny_bi_model, toy_pairs, trainer_args, weights
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +44,6 @@ def _examples(rows: int = 24) -> list[InputExample]:
         InputExample(texts=[a, b], label=s)
         for a, b, s in zip(data["sentence1"], data["sentence2"], data["score"], strict=True)
     ]
-
-
-def _args(tmp_path, **overrides) -> SentenceTransformerTrainingArguments:
-    values = {
-        "output_dir": str(tmp_path / "out"),
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 4,
-        "learning_rate": 1e-3,
-        "save_strategy": "no",
-        "disable_tqdm": True,
-    }
-    values.update(overrides)
-    return SentenceTransformerTrainingArguments(**values)
 
 
 # --- schedules --------------------------------------------------------------------------------------------
@@ -98,7 +85,7 @@ def test_trainer_learning_rate_follows_warmup_ratio(model, tmp_path):
         def on_log(self, state, logs):
             seen.append(logs["learning_rate"])
 
-    args = _args(tmp_path, warmup_ratio=0.5, logging_steps=1, lr_scheduler_type="linear")
+    args = trainer_args(tmp_path, warmup_ratio=0.5, logging_steps=1, lr_scheduler_type="linear")
     SentenceTransformerTrainer(
         model, args, toy_pairs(16), loss=CoSENTLoss(model), callbacks=[Record()]
     ).train()
@@ -113,7 +100,7 @@ def test_gradient_accumulation_equals_one_larger_batch(tiny_folder, tmp_path):
     runs = {}
     for batch, accumulation in ((8, 1), (4, 2)):
         model = tiny_bi_model(tiny_folder, dropout=False)
-        args = _args(
+        args = trainer_args(
             tmp_path,
             per_device_train_batch_size=batch,
             gradient_accumulation_steps=accumulation,
@@ -228,7 +215,7 @@ def test_fit_saves_the_best_model_by_the_primary_metric(model, tmp_path):
 
 
 def test_checkpoints_respect_save_total_limit(model, tmp_path):
-    args = _args(tmp_path, save_strategy="steps", save_steps=1, save_total_limit=2, max_steps=5)
+    args = trainer_args(tmp_path, save_strategy="steps", save_steps=1, save_total_limit=2, max_steps=5)
     SentenceTransformerTrainer(model, args, toy_pairs(24), loss=CoSENTLoss(model)).train()
     folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("checkpoint"))
     assert folders == ["checkpoint-4", "checkpoint-5"]
@@ -238,7 +225,7 @@ def test_checkpoints_respect_save_total_limit(model, tmp_path):
 
 
 def test_load_best_model_at_end_with_eval_loss(model, tmp_path):
-    args = _args(
+    args = trainer_args(
         tmp_path, eval_strategy="steps", eval_steps=1, load_best_model_at_end=True, learning_rate=5e-2
     )
     trainer = SentenceTransformerTrainer(
@@ -256,7 +243,7 @@ def test_model_card_after_trainer_and_save(model, tmp_path):
 
     data = toy_pairs(8)
     evaluator = EmbeddingSimilarityEvaluator(data["sentence1"], data["sentence2"], data["score"], name="toy")
-    args = _args(tmp_path, eval_strategy="epoch")
+    args = trainer_args(tmp_path, eval_strategy="epoch")
     trainer = SentenceTransformerTrainer(
         model, args, toy_pairs(20), loss=CoSENTLoss(model), evaluator=evaluator
     )
@@ -350,7 +337,7 @@ def test_cross_encoder_fit_and_trainer_learn(cross_folder, tmp_path):
 def test_bf16_autocast_on_cpu_and_fp16_needs_cuda(model, tmp_path):
     before = weights(model)
     state = SentenceTransformerTrainer(
-        model, _args(tmp_path, bf16=True), toy_pairs(8), loss=CoSENTLoss(model)
+        model, trainer_args(tmp_path, bf16=True), toy_pairs(8), loss=CoSENTLoss(model)
     ).train()
     losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
     assert losses and all(math.isfinite(v) for v in losses)
@@ -359,7 +346,7 @@ def test_bf16_autocast_on_cpu_and_fp16_needs_cuda(model, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="fp16 training needs a CUDA device"):
             SentenceTransformerTrainer(
-                model, _args(tmp_path, fp16=True), toy_pairs(8), loss=CoSENTLoss(model)
+                model, trainer_args(tmp_path, fp16=True), toy_pairs(8), loss=CoSENTLoss(model)
             ).train()
 
 
@@ -379,7 +366,7 @@ class HeadLoss(torch.nn.Module):
 def test_loss_parameters_are_trained_and_checkpointed(model, tmp_path):
     loss = HeadLoss(model)
     head_before = loss.head.weight.detach().clone()
-    args = _args(tmp_path, save_strategy="steps", save_steps=2, max_steps=2)
+    args = trainer_args(tmp_path, save_strategy="steps", save_steps=2, max_steps=2)
     SentenceTransformerTrainer(model, args, toy_pairs(8), loss=loss).train()
     assert not torch.equal(loss.head.weight, head_before)
     saved = torch.load(tmp_path / "out" / "checkpoint-2" / "training_state.pt", weights_only=False)["losses"][

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import _write_tiny_bert
-from sentencekit import InvalidInputError, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentencekit import InvalidInputError, SentenceTransformerTrainer
 from sentencekit.losses import CoSENTLoss, CosineSimilarityLoss, MultipleNegativesRankingLoss
 from sentencekit.training.collate import BiEncoderCollator
 from sentencekit.training.columns import as_datasets, resolve_prompts
 from sentencekit.training.samplers import label_grouped_batches, no_duplicate_batches, shuffled_batches
 from sentencekit.training.streams import epoch_order
-from training_support import max_difference, tiny_bi_model, toy_pairs, weights
+from training_support import max_difference, tiny_bi_model, toy_pairs, trainer_args, weights
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +26,6 @@ def base_model(tmp_path_factory, one_torch_thread):
 @pytest.fixture
 def model(base_model):
     return copy.deepcopy(base_model)
-
-
-def _args(tmp_path, **overrides) -> SentenceTransformerTrainingArguments:
-    values = {
-        "output_dir": str(tmp_path / "out"),
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 4,
-        "learning_rate": 1e-3,
-        "save_strategy": "no",
-        "disable_tqdm": True,
-    }
-    return SentenceTransformerTrainingArguments(**{**values, **overrides})
 
 
 class Recording(torch.nn.Module):
@@ -74,7 +62,7 @@ def test_dict_list_and_datasets_forms_train_identically(base_model, tmp_path):
     results = {}
     for name, form in forms.items():
         model = copy.deepcopy(base_model)
-        SentenceTransformerTrainer(model, _args(tmp_path), form, loss=CoSENTLoss(model)).train()
+        SentenceTransformerTrainer(model, trainer_args(tmp_path), form, loss=CoSENTLoss(model)).train()
         results[name] = weights(model)
     first = results.pop("dict of lists")
     assert max_difference(first, weights(base_model)) > 1e-4
@@ -103,15 +91,15 @@ def test_bad_data_is_reported_with_column_and_row(model, tmp_path):
     with pytest.raises(
         InvalidInputError, match=r"column 'sentence2', row 5: expected a string, got NoneType"
     ):
-        SentenceTransformerTrainer(model, _args(tmp_path), data, loss=CoSENTLoss(model))
+        SentenceTransformerTrainer(model, trainer_args(tmp_path), data, loss=CoSENTLoss(model))
     with pytest.raises(InvalidInputError, match="differ in length"):
         SentenceTransformerTrainer(
-            model, _args(tmp_path), {"a": ["x", "y"], "b": ["z"]}, loss=CoSENTLoss(model)
+            model, trainer_args(tmp_path), {"a": ["x", "y"], "b": ["z"]}, loss=CoSENTLoss(model)
         )
     with pytest.raises(ValueError, match=r"keyed \['other'\] but the datasets are \['one', 'two'\]"):
         SentenceTransformerTrainer(
             model,
-            _args(tmp_path),
+            trainer_args(tmp_path),
             {"one": toy_pairs(8), "two": toy_pairs(8)},
             loss={"other": CoSENTLoss(model)},
         )
@@ -128,7 +116,7 @@ def test_several_datasets_take_turns(model, tmp_path, mode):
         "small": Recording(CoSENTLoss(model), "small", log),
         "large": Recording(CosineSimilarityLoss(model), "large", log),
     }
-    args = _args(tmp_path, multi_dataset_batch_sampler=mode)
+    args = trainer_args(tmp_path, multi_dataset_batch_sampler=mode)
     state = SentenceTransformerTrainer(model, args, {"small": small, "large": large}, loss=losses).train()
     names = [name for name, _, _ in log]
     if mode == "round_robin":
@@ -175,7 +163,7 @@ def test_no_duplicates_sampler_keeps_texts_unique_per_batch(model, tmp_path):
             f"{w} cat" for w in ("small", "large", "quick", "brown", "green", "lazy", "blue", "red")
         ],
     }
-    args = _args(tmp_path, batch_sampler="no_duplicates")
+    args = trainer_args(tmp_path, batch_sampler="no_duplicates")
     loss = Recording(MultipleNegativesRankingLoss(model), "mnrl", log)
     SentenceTransformerTrainer(model, args, data, loss=loss).train()
     for _, anchors_seen, _ in log:
@@ -200,7 +188,7 @@ def test_trainer_with_group_by_label(model, tmp_path):
     log: list = []
     data = {"text": [f"{w} dog" for w in ("a", "the", "red", "blue", "small", "large", "quick", "lazy")]}
     data["label"] = [0, 0, 0, 0, 1, 1, 1, 1]
-    args = _args(tmp_path, batch_sampler="group_by_label", num_train_epochs=2)
+    args = trainer_args(tmp_path, batch_sampler="group_by_label", num_train_epochs=2)
 
     class Spread(torch.nn.Module):  # any loss over one column with labels: the spread of embeddings
         def __init__(self, model):
@@ -237,7 +225,7 @@ def test_prompts_are_prepended_and_measured(model, tmp_path):
     assert "prompt_length" not in features[1] and labels.tolist() == [1.0]
 
     log: list = []
-    args = _args(tmp_path, prompts={"sentence1": "query: "})
+    args = trainer_args(tmp_path, prompts={"sentence1": "query: "})
     SentenceTransformerTrainer(model, args, toy_pairs(8), loss=Recording(CoSENTLoss(model), "p", log)).train()
     assert all(
         text.startswith("query : ") or text.startswith("query: ") for _, texts, _ in log for text in texts

@@ -56,6 +56,21 @@ def tiny_bi_model(folder: Path, dropout: bool = True):
     return model
 
 
+def trainer_args(tmp_path: Path, **overrides):
+    """Trainer arguments for a quick test run (1 epoch, batches of 4, no checkpoints), with ``overrides``."""
+    from sentencekit import SentenceTransformerTrainingArguments
+
+    values = {
+        "output_dir": str(tmp_path / "out"),
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 1e-3,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+    }
+    return SentenceTransformerTrainingArguments(**{**values, **overrides})
+
+
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the model's state dict."""
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

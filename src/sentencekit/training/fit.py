@@ -57,21 +57,74 @@ def _dataset_info(index: int, loader: Any, loss: nn.Module) -> DatasetInfo:
     )
 
 
-def _settings(
-    precision_on: bool,
-    device: torch.device,
-    output_path: str | None,
-    save_best: bool,
-    **values: Any,
-) -> LoopSettings:
-    precision = ("fp16" if device.type == "cuda" else "bf16") if precision_on else "fp32"
+# fit() arguments that are not hyper-parameters, left out of the model card
+_NOT_HYPERPARAMETERS = (
+    "model",
+    "train_objectives",
+    "train_dataloader",
+    "evaluator",
+    "callback",
+    "loss_fct",
+    "output_path",
+    "show_progress_bar",
+    "checkpoint_path",
+    "resume_from_checkpoint",
+)
+
+
+def _train_classic(
+    model: Any, objectives: list[Objective], infos: list[DatasetInfo], arguments: dict[str, Any]
+) -> None:
+    """Run the loop with the settings of a ``fit`` call, given that call's arguments (its ``locals()``)."""
+    a = arguments
+    evaluator, output_path = a["evaluator"], a["output_path"]
     folder = Path(output_path) if output_path else None
-    return LoopSettings(
-        precision=precision,
-        best_model_dir=folder if save_best else None,
+    amp_precision = "fp16" if model.device.type == "cuda" else "bf16"
+    checkpoints = Path(a["checkpoint_path"]) if a.get("checkpoint_path") else None
+    settings = LoopSettings(
+        epochs=a["epochs"],
+        rounds_per_epoch=a.get("steps_per_epoch") or None,
+        scheduler=a["scheduler"],
+        warmup_steps=a["warmup_steps"],
+        optimizer_class=a["optimizer_class"],
+        optimizer_params=dict(a["optimizer_params"] or {"lr": 2e-5}),
+        weight_decay=a["weight_decay"],
+        max_grad_norm=a["max_grad_norm"] or None,
+        precision=amp_precision if a["use_amp"] else "fp32",
+        eval_steps=a["evaluation_steps"] if evaluator is not None else 0,
+        eval_at_epoch_end=evaluator is not None,
+        best_model_dir=folder if a["save_best_model"] and evaluator is not None else None,
         eval_output_dir=folder / "eval" if folder is not None else None,
-        **values,
+        checkpoint_dir=checkpoints,
+        save_steps=a.get("checkpoint_save_steps", 0) if checkpoints is not None else 0,
+        save_total_limit=a.get("checkpoint_save_total_limit") or 0,
+        show_progress_bar=a["show_progress_bar"],
     )
+    hyper = {k: _plain_value(v) for k, v in a.items() if k not in _NOT_HYPERPARAMETERS}
+    hyper["optimizer_params"] = dict(settings.optimizer_params)
+    record = TrainingRecord(type(model).__name__, getattr(model, "model_id", None), infos, hyper)
+    model.training_record = record
+    evaluation = EvaluationRunner(evaluator=evaluator, output_path=settings.eval_output_dir)
+    callback = a["callback"]
+    callbacks = (
+        [_ScoreCallback(callback, evaluation)] if callback is not None and evaluator is not None else []
+    )
+    resume_from = None
+    if a.get("resume_from_checkpoint") and checkpoints is not None:
+        resume_from = latest_checkpoint(checkpoints)
+        if resume_from is None:
+            logger.warning("No checkpoint found in %s: training from the start.", checkpoints)
+    state = TrainingLoop(model, objectives, settings, evaluation, callbacks, record).run(resume_from)
+    if output_path is not None and (settings.best_model_dir is None or state.best_step is None):
+        model.save(output_path)  # no evaluator (or best-model saving off): the final model
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, nn.Module):
+        return type(value).__name__
+    return value
 
 
 def fit_sentence_transformer(
@@ -97,7 +150,7 @@ def fit_sentence_transformer(
     checkpoint_save_total_limit: int = 0,
     resume_from_checkpoint: bool = False,
 ) -> None:
-    """Train a SentenceTransformer with the reference's ``fit`` arguments (see ``SentenceTransformer.fit``).
+    """Train ``model`` in place with the reference's ``fit`` arguments; this is ``SentenceTransformer.fit``.
 
     Args:
         model: The model, trained in place.
@@ -125,87 +178,17 @@ def fit_sentence_transformer(
         checkpoint_save_total_limit: Checkpoints to keep (0: all).
         resume_from_checkpoint: Continue from the latest checkpoint in ``checkpoint_path``.
     """
-    objectives_in = list(train_objectives)
-    if not objectives_in:
+    arguments = dict(locals())
+    pairs = list(train_objectives)
+    if not pairs:
         raise ValueError("fit() needs at least one (DataLoader, loss) training objective.")
     objectives = []
-    for index, (loader, loss) in enumerate(objectives_in):
+    for index, (loader, loss) in enumerate(pairs):
         loader.collate_fn = ExampleCollator(BiEncoderCollator(model))
         objectives.append(Objective(f"objective {index}", LoaderStream(loader), loss))
-    settings = _settings(
-        use_amp,
-        model.device,
-        output_path,
-        save_best_model and evaluator is not None and output_path is not None,
-        epochs=epochs,
-        rounds_per_epoch=steps_per_epoch or None,
-        scheduler=scheduler,
-        warmup_steps=warmup_steps,
-        optimizer_class=optimizer_class,
-        optimizer_params=dict(optimizer_params or {"lr": 2e-5}),
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm or None,
-        eval_steps=evaluation_steps if evaluator is not None else 0,
-        eval_at_epoch_end=evaluator is not None,
-        checkpoint_dir=Path(checkpoint_path) if checkpoint_path else None,
-        save_steps=checkpoint_save_steps if checkpoint_path else 0,
-        save_total_limit=checkpoint_save_total_limit or 0,
-        show_progress_bar=show_progress_bar,
-    )
-    hyper = {
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "scheduler": scheduler,
-        "warmup_steps": warmup_steps,
-        "optimizer_class": optimizer_class.__name__,
-        "optimizer_params": dict(settings.optimizer_params),
-        "weight_decay": weight_decay,
-        "max_grad_norm": max_grad_norm,
-        "batch_size": [getattr(loader, "batch_size", None) for loader, _ in objectives_in],
-        "use_amp": use_amp,
-    }
-    infos = [_dataset_info(i, loader, loss) for i, (loader, loss) in enumerate(objectives_in)]
-    _run(
-        model,
-        objectives,
-        settings,
-        evaluator,
-        callback,
-        output_path,
-        hyper,
-        infos,
-        checkpoint_path,
-        resume_from_checkpoint,
-    )
-
-
-def _run(
-    model: Any,
-    objectives: list[Objective],
-    settings: LoopSettings,
-    evaluator: Any,
-    callback: Callable[[float, int, int], None] | None,
-    output_path: str | None,
-    hyper: dict[str, Any],
-    infos: list[DatasetInfo],
-    checkpoint_path: str | None,
-    resume: bool,
-) -> None:
-    evaluation = EvaluationRunner(evaluator=evaluator, output_path=settings.eval_output_dir)
-    callbacks = (
-        [_ScoreCallback(callback, evaluation)] if callback is not None and evaluator is not None else []
-    )
-    record = TrainingRecord(type(model).__name__, getattr(model, "model_id", None), infos, hyper)
-    model.training_record = record
-    resume_from = None
-    if resume and checkpoint_path:
-        resume_from = latest_checkpoint(checkpoint_path)
-        if resume_from is None:
-            logger.warning("No checkpoint found in %s: training from the start.", checkpoint_path)
-    loop = TrainingLoop(model, objectives, settings, evaluation, callbacks, record)
-    state = loop.run(resume_from)
-    if output_path is not None and (settings.best_model_dir is None or state.best_step is None):
-        model.save(output_path)  # no evaluator (or best-model saving off): the final model
+    arguments["batch_size"] = [getattr(loader, "batch_size", None) for loader, _ in pairs]
+    infos = [_dataset_info(i, loader, loss) for i, (loader, loss) in enumerate(pairs)]
+    _train_classic(model, objectives, infos, arguments)
 
 
 class LogitsLoss(nn.Module):
@@ -264,7 +247,7 @@ def fit_cross_encoder(
     callback: Callable[[float, int, int], None] | None = None,
     show_progress_bar: bool = True,
 ) -> None:
-    """Train a CrossEncoder with the reference's ``fit`` arguments (see ``CrossEncoder.fit``).
+    """Train ``model`` in place with the reference's ``fit`` arguments; this is ``CrossEncoder.fit``.
 
     Args:
         model: The cross-encoder, trained in place.
@@ -287,39 +270,13 @@ def fit_cross_encoder(
         callback: ``callback(score, epoch, steps)`` after each evaluation.
         show_progress_bar: Show a tqdm bar.
     """
+    arguments = dict(locals())
     if loss_fct is not None and getattr(loss_fct, "model", None) is model:
         loss: nn.Module = loss_fct
     else:
         default = nn.BCEWithLogitsLoss() if model.num_labels == 1 else nn.CrossEntropyLoss()
         loss = LogitsLoss(model, loss_fct if loss_fct is not None else default, activation_fct)
     train_dataloader.collate_fn = ExampleCollator(CrossEncoderCollator())
-    settings = _settings(
-        use_amp,
-        model.device,
-        output_path,
-        save_best_model and evaluator is not None and output_path is not None,
-        epochs=epochs,
-        scheduler=scheduler,
-        warmup_steps=warmup_steps,
-        optimizer_class=optimizer_class,
-        optimizer_params=dict(optimizer_params or {"lr": 2e-5}),
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm or None,
-        eval_steps=evaluation_steps if evaluator is not None else 0,
-        eval_at_epoch_end=evaluator is not None,
-        show_progress_bar=show_progress_bar,
-    )
-    hyper = {
-        "epochs": epochs,
-        "scheduler": scheduler,
-        "warmup_steps": warmup_steps,
-        "optimizer_class": optimizer_class.__name__,
-        "optimizer_params": dict(settings.optimizer_params),
-        "weight_decay": weight_decay,
-        "max_grad_norm": max_grad_norm,
-        "batch_size": getattr(train_dataloader, "batch_size", None),
-        "use_amp": use_amp,
-    }
-    infos = [_dataset_info(0, train_dataloader, loss)]
+    arguments["batch_size"] = getattr(train_dataloader, "batch_size", None)
     objective = Objective("objective 0", LoaderStream(train_dataloader), loss)
-    _run(model, [objective], settings, evaluator, callback, output_path, hyper, infos, None, False)
+    _train_classic(model, [objective], [_dataset_info(0, train_dataloader, loss)], arguments)
