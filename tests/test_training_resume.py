@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from conftest import _write_tiny_bert
 from sentencekit import InputExample
 from sentencekit.losses import CoSENTLoss
-from training_support import max_difference, tiny_bi_model, toy_pairs, weights
+from training_support import max_difference, run_trainer, tiny_bi_model, toy_pairs, weights
 
 SCRIPT = Path(__file__).resolve().parent / "training_support.py"
 
@@ -26,11 +26,11 @@ def _start(folder: Path, output: Path, weights_out: Path, *extra: str) -> subpro
     )
 
 
-def test_killed_trainer_run_resumes_to_the_same_weights(tmp_path):
+def test_killed_trainer_run_resumes_to_the_same_weights(tmp_path, one_torch_thread):
     folder = _write_tiny_bert(tmp_path / "tiny", seed=11)
     # 30 rows in batches of 4: 8 steps per epoch, 16 in all; checkpoints every 3 steps
-    full = _start(folder, tmp_path / "full", tmp_path / "full.pt")
     killed = _start(folder, tmp_path / "run", tmp_path / "never.pt", "--kill-at", "7")
+    run_trainer(folder, tmp_path / "full", None, False, tmp_path / "full.pt")  # meanwhile, uninterrupted
     assert killed.wait(timeout=300) == -9, killed.stderr.read().decode()[-2000:]
     assert not (tmp_path / "never.pt").exists()
     checkpoints = sorted(p.name for p in (tmp_path / "run").iterdir())
@@ -39,7 +39,6 @@ def test_killed_trainer_run_resumes_to_the_same_weights(tmp_path):
     resumed = _start(folder, tmp_path / "run", tmp_path / "resumed.pt", "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
     assert "steps run here: 10, global step: 16" in resumed.stdout.read().decode()
-    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
     expected = torch.load(tmp_path / "full.pt")
     assert max_difference(torch.load(tmp_path / "resumed.pt"), expected) <= 1e-6
     assert max_difference(expected, weights(tiny_bi_model(folder))) > 1e-3  # and training did something
