@@ -248,6 +248,7 @@ def test_model_card_after_trainer_and_save(model, tmp_path):
         model, args, toy_pairs(20), loss=CoSENTLoss(model), evaluator=evaluator
     )
     trainer.train()
+    assert set(trainer.evaluate()) >= {"eval_toy_spearman_cosine", "eval_toy_pearson_cosine"}
     trainer.save_model(tmp_path / "final")
     card = (tmp_path / "final" / "README.md").read_text()
     from sentencekit import __version__
@@ -374,6 +375,11 @@ def test_loss_parameters_are_trained_and_checkpointed(model, tmp_path):
     ]
     assert sorted(saved) == ["head.bias", "head.weight"]  # the head only: the model is saved as a folder
     assert torch.equal(saved["head.weight"], loss.head.weight)
+
+
+def test_empty_loader_is_an_error(model):
+    with pytest.raises(ValueError, match="have no batches"):
+        model.fit([(DataLoader([], batch_size=4), CoSENTLoss(model))], show_progress_bar=False)
 
 
 def test_fit_round_robin_over_several_objectives(model):

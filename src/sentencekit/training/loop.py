@@ -123,6 +123,9 @@ class TrainingLoop:
         for objective in self.objectives:
             objective.stream.start_epoch(0)
         lengths = [o.stream.batches_per_pass() for o in self.objectives]
+        empty = [o.name for o, length in zip(self.objectives, lengths, strict=True) if length == 0]
+        if empty:
+            raise ValueError(f"Training objective(s) {empty} have no batches: their data is empty.")
         s = self.settings
         batches = len(epoch_order(lengths, s.multi_dataset, s.rounds_per_epoch, s.seed or 0, 0))
         per_epoch = max(1, math.ceil(batches / s.gradient_accumulation_steps))
