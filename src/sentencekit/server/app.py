@@ -89,6 +89,8 @@ def create_app(
         version=__version__,
         description="Embeddings (OpenAI-compatible), reranking, similarity and search over HTTP.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's interactive pages load their scripts from a CDN; /openapi.json stays
+        redoc_url=None,
     )
     for exc_class in (SentenceKitError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(exc_class, handle)
