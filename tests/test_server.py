@@ -421,3 +421,14 @@ def test_shutdown_finishes_in_flight_requests(model):
         [d["embedding"] for d in result["response"].json()["data"]], model.encode(["a", "b"]), atol=1e-6
     )
     assert state.embed_batcher.closing
+
+
+def test_an_index_of_another_width_is_refused_at_start_up(model, tmp_path):
+    from sentencekit.errors import InvalidInputError
+    from sentencekit.index import Index
+
+    index = Index(16, model_name="some-16-dim-model")
+    index.add(np.ones((2, 16), dtype=np.float32))
+    index.save(tmp_path / "idx")
+    with pytest.raises(InvalidInputError, match="16-dimensional vectors but tiny makes 32-dimensional"):
+        create_app(model, index=tmp_path / "idx", config=ServerConfig(model_name="tiny"))

@@ -14,7 +14,7 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
-from sentencekit.errors import ModelNotFoundError
+from sentencekit.errors import InvalidInputError, ModelNotFoundError
 from sentencekit.server.batcher import MicroBatcher
 from sentencekit.server.config import ServerConfig
 from sentencekit.server.engines import EmbeddingEngine, EmbedJob, RerankEngine, RerankJob
@@ -123,6 +123,12 @@ class ServerState:
             self.reranker = RerankEngine(ce, batch_size=config.batch_size)
             self.rerank_batcher = self._batcher(self.reranker.run_batch, self.reranker_name)
         self.index = load_index(index, model_obj) if index is not None else None
+        if self.index is not None and self.index.index.config.dim != self.embedder.dimension:
+            raise InvalidInputError(
+                f"The index {self.index.source} holds {self.index.index.config.dim}-dimensional vectors but "
+                f"{self.model_name} makes {self.embedder.dimension}-dimensional ones; serve the model the "
+                f"index was built with ({self.index.index.model_name or 'not recorded'})."
+            )
 
     def _batcher(self, run_batch: Any, name: str) -> MicroBatcher[Any, Any]:
         batcher: MicroBatcher[Any, Any] = MicroBatcher(
