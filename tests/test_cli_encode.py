@@ -298,3 +298,20 @@ def test_rerank_a_file(tmp_path, tiny_hf_folder, capsys, one_torch_thread):
     expected = CrossEncoder(str(folder), device="cpu").rank("a man", TEXTS, top_k=3)
     assert [h["index"] for h in got] == [h["corpus_id"] for h in expected]
     assert [h["text"] for h in got] == [TEXTS[h["corpus_id"]] for h in expected]
+
+
+@pytest.mark.slow
+def test_encode_10k_stsb_sentences_with_minilm_equals_in_process_encode(
+    stsb_10k, minilm_path, tmp_path, one_torch_thread
+):
+    path, texts = stsb_10k
+    out = tmp_path / "emb.parquet"
+    result = run_cli("encode", str(path), "--model", str(minilm_path), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out)
+    assert table.column("text").to_pylist() == texts
+    got = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+    expected = SentenceTransformer(str(minilm_path), device="cpu").encode(texts)
+    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
