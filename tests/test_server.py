@@ -313,8 +313,8 @@ def test_page_is_served(client):
 # ------------------------------------------------------------------------------------- API key
 
 
-def test_api_key_is_required_on_v1_only(model):
-    app = create_app(model, config=ServerConfig(api_key="s3cret", model_name="tiny"))
+def test_api_key_is_required_on_v1_only(model, tiny_hf_folder):
+    app = create_app(str(tiny_hf_folder), config=ServerConfig(api_key="s3cret"))  # loaded by name
     with BackgroundServer(app) as server:
         with httpx.Client(base_url=server.url) as c:
             missing = c.post("/v1/embeddings", json={"input": "a"})
@@ -333,10 +333,11 @@ def test_api_key_is_required_on_v1_only(model):
             assert no_index.status_code == 404 and "--index" in no_index.json()["error"]["message"]
         with pytest.raises(openai.AuthenticationError, match="API key is wrong"):
             openai_client(server, key="nope").embeddings.create(model="tiny", input="a")
-        ok = openai_client(server, key="s3cret").embeddings.create(
-            model="tiny", input="a", encoding_format="float"
-        )
+        client = openai_client(server, key="s3cret")
+        name = tiny_hf_folder.name  # a folder answers to its full path and to its own name
+        ok = client.embeddings.create(model=name, input="a", encoding_format="float")
         np.testing.assert_allclose(ok.data[0].embedding, model.encode("a"), atol=1e-6)
+        assert client.embeddings.create(model=str(tiny_hf_folder), input="a").model == str(tiny_hf_folder)
 
 
 # ------------------------------------------------------------------------------------- overload, shutdown

@@ -6,6 +6,7 @@ that a model that cannot be loaded fails at start-up, not on the first request.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,13 @@ def _name_of(spec: Any, explicit: str | None) -> str:
     return str(model_id) if model_id else type(spec).__name__
 
 
+def _loaded(spec: Any, module: str, cls: str) -> Any:
+    """``spec`` itself, or ``module.cls(spec)`` when ``spec`` is a name or folder to load."""
+    if not isinstance(spec, (str, Path)):
+        return spec
+    return getattr(importlib.import_module(module), cls)(str(spec))
+
+
 def _aliases(name: str) -> set[str]:
     """A model answers to its name and, for a path, to its folder's name."""
     return {name, Path(name).name}
@@ -98,12 +106,7 @@ class ServerState:
     def __init__(self, model: Any, reranker: Any, index: Any, config: ServerConfig) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        if isinstance(model, (str, Path)):
-            from sentencekit import SentenceTransformer
-
-            model_obj = SentenceTransformer(str(model))
-        else:
-            model_obj = model
+        model_obj = _loaded(model, "sentencekit.sentence_transformer", "SentenceTransformer")
         self.model_name = _name_of(model, config.model_name)
         self.embedder = EmbeddingEngine(model_obj, batch_size=config.batch_size)
         self.embed_batcher: MicroBatcher[EmbedJob, np.ndarray] = self._batcher(
@@ -113,12 +116,7 @@ class ServerState:
         self.reranker: RerankEngine | None = None
         self.rerank_batcher: MicroBatcher[RerankJob, np.ndarray] | None = None
         if reranker is not None:
-            if isinstance(reranker, (str, Path)):
-                from sentencekit.cross_encoder import CrossEncoder
-
-                ce = CrossEncoder(str(reranker))
-            else:
-                ce = reranker
+            ce = _loaded(reranker, "sentencekit.cross_encoder", "CrossEncoder")
             self.reranker_name = _name_of(reranker, config.reranker_name)
             self.reranker = RerankEngine(ce, batch_size=config.batch_size)
             self.rerank_batcher = self._batcher(self.reranker.run_batch, self.reranker_name)
