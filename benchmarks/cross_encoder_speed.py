@@ -15,11 +15,14 @@ query's top ``--per-query`` documents by all-MiniLM-L6-v2 cosine similarity (``m
 embeddings are cached in results/). ``--max-pairs N`` scores a seeded random sample of N of those pairs, so
 that a slow machine finishes in minutes; the sample keeps the length distribution.
 
-Both libraries run the exact path (float32, default settings, raw logits via an identity activation) with the
-same batch size. Runs alternate (ours, reference, then reference, ours, ...) so that load from other jobs
-spreads over both; the JSON records every run (wall and process CPU time), the median throughput of each side,
-their ratio, the largest score difference, the machine and the load average before and after. On a shared
-machine the CPU-time ratio is the steadier figure: wall time also counts the time other jobs hold the cores.
+Both libraries run their default exact path (float32, raw logits via an identity activation; sentencekit's
+default is ONNX Runtime's fused fp32 graph when the onnx extra is installed) with the same batch size.
+``--fast`` adds sentencekit's int8 path (``backend="onnx"``, ``model_qint8_avx512_vnni.onnx``) beside them,
+and ``--torch`` its torch path. Runs alternate (ours, reference, then reference, ours, ...) so that load from
+other jobs spreads over both; the JSON records every run (wall and process CPU time), the median throughput of
+each side, their ratio, the largest score difference, the machine and the load average before and after. On a
+shared machine the CPU-time ratio is the steadier figure: wall time also counts the time other jobs hold the
+cores.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", default="results/cross_encoder_speed.json")
+    parser.add_argument("--fast", action="store_true", help="also time sentencekit's int8 path")
+    parser.add_argument("--torch", action="store_true", help="also time sentencekit's torch path")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("transformers", "sentence_transformers", "sentencekit"):
@@ -132,6 +137,13 @@ def main() -> None:
     pairs = make_pairs(args)
     ours = CrossEncoder(folder, device="cpu")
     ref = Reference(str(folder), device="cpu")
+    extra = {}
+    if args.torch:
+        extra["sentencekit torch"] = CrossEncoder(folder, device="cpu", backend="torch")
+    if args.fast:
+        int8 = {"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
+        extra["sentencekit int8"] = CrossEncoder(folder, device="cpu", backend="onnx", model_kwargs=int8)
+    logger.info("sentencekit default: %s", ours.inference_path)
     identity = torch.nn.Identity()
     tokens = [
         len(ids)
@@ -154,7 +166,14 @@ def main() -> None:
     def run_ref() -> np.ndarray:
         return ref.predict(pairs, batch_size=args.batch_size, activation_fn=identity, show_progress_bar=False)
 
-    sides = {"sentencekit": run_ours, "reference": run_ref}
+    def runner(model: Any) -> Any:
+        return lambda: model.predict(
+            pairs, batch_size=args.batch_size, activation_fn=identity, show_progress_bar=False
+        )
+
+    sides = {"sentencekit": run_ours, "reference": run_ref, **{k: runner(m) for k, m in extra.items()}}
+    for model in extra.values():
+        model.predict(pairs[:8], activation_fn=identity)
     ours.predict(pairs[:8], activation_fn=identity)  # warm-up outside the timings
     ref.predict(pairs[:8], activation_fn=identity)
     load_before = os.getloadavg()
@@ -169,7 +188,7 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - start)
             cpu_seconds[name].append(time.process_time() - cpu_start)
             logger.info(
-                "round %d %-11s %.1f s (%.1f pairs/s)",
+                "round %d %-17s %.1f s (%.1f pairs/s)",
                 round_,
                 name,
                 seconds[name][-1],
@@ -200,6 +219,14 @@ def main() -> None:
         "cpu_seconds": {name: [round(s, 2) for s in times] for name, times in cpu_seconds.items()},
         "cpu_time_speedup_median": round(cpu_ratio, 3),
         "max_abs_logit_diff": diff,
+        "inference_path": ours.inference_path,
+        "other_sides": {
+            name: {
+                "speedup_median": round(throughput[name] / throughput["reference"], 3),
+                "max_abs_logit_diff": float(np.abs(outputs[name] - outputs["reference"]).max()),
+            }
+            for name in extra
+        },
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "machine": machine(),
@@ -214,6 +241,10 @@ def main() -> None:
         diff,
         args.json,
     )
+    for name, side in result["other_sides"].items():
+        logger.info(
+            "%s: %.2fx, max |logit diff| %.2e", name, side["speedup_median"], side["max_abs_logit_diff"]
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""CPU inference speed and accuracy: sentencekit's torch fp32/bf16 and ONNX fp32/int8 paths vs the reference.
+"""CPU inference speed and accuracy: sentencekit's inference paths vs the reference, in one process.
 
 Usage:
-    python benchmarks/inference_speed.py --model all-MiniLM-L6-v2 --repeats 2 \
-        --json results/inference_speed.json
+    python benchmarks/inference_speed.py --model all-MiniLM-L6-v2 --repeats 3 \
+        --json results/inference_speed.json [--paths "reference fp32,sentencekit default"]
+
+Paths: the reference (sentence-transformers) in fp32 (its default) and bf16; sentencekit's default (the
+fastest exact path: ONNX Runtime fp32, fused), its torch fp32 and bf16, and ``backend="auto"`` (on a CPU with
+VNNI: ONNX int8 with per-token activation scales).
 
 Every path encodes the same texts in one process: short texts (unique STSb test sentences) and long texts
 (SciFact abstracts, truncated at the model's max_seq_length), batch size 32. Runs alternate between paths
@@ -82,7 +86,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def build_paths(folder: str) -> dict[str, Any]:
+def build_paths(folder: str, only: list[str] | None = None) -> dict[str, Any]:
     """Each path: a callable texts -> fp32 numpy embeddings, loaded once."""
     import sentence_transformers as st
     import torch
@@ -90,15 +94,18 @@ def build_paths(folder: str) -> dict[str, Any]:
     from sentencekit import SentenceTransformer
 
     bf16 = {"torch_dtype": torch.bfloat16}
-    int8 = {"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
-    models = {
-        REFERENCE: st.SentenceTransformer(folder, device="cpu"),
-        "reference bf16": st.SentenceTransformer(folder, device="cpu", model_kwargs=bf16),
-        "sentencekit torch fp32": SentenceTransformer(folder, device="cpu"),
-        "sentencekit torch bf16": SentenceTransformer(folder, device="cpu", model_kwargs=bf16),
-        "sentencekit onnx fp32": SentenceTransformer(folder, device="cpu", backend="onnx"),
-        "sentencekit onnx int8": SentenceTransformer(folder, device="cpu", backend="onnx", model_kwargs=int8),
+    loaders = {
+        REFERENCE: lambda: st.SentenceTransformer(folder, device="cpu"),
+        "reference bf16": lambda: st.SentenceTransformer(folder, device="cpu", model_kwargs=bf16),
+        "sentencekit default": lambda: SentenceTransformer(folder, device="cpu"),
+        "sentencekit torch fp32": lambda: SentenceTransformer(folder, device="cpu", backend="torch"),
+        "sentencekit torch bf16": lambda: SentenceTransformer(folder, device="cpu", model_kwargs=bf16),
+        "sentencekit auto": lambda: SentenceTransformer(folder, device="cpu", backend="auto"),
     }
+    chosen = [REFERENCE, *[name for name in only or loaders if name != REFERENCE]]
+    models = {name: loaders[name]() for name in chosen}
+    for name, model in models.items():
+        print(f"{name:24s} -> {getattr(model, 'inference_path', 'reference')}")
 
     def encoder(model: Any) -> Any:
         def encode(texts: list[str]) -> np.ndarray:
@@ -136,7 +143,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     datasets = {"short (STSb test)": short, "long (SciFact abstracts)": load_scifact(args.n_long)}
     load_before = os.getloadavg()
     started = time.perf_counter()
-    paths = build_paths(folder)
+    paths = build_paths(folder, args.paths.split(",") if args.paths else None)
     counter = Transformer.load(folder)
     report: dict[str, Any] = {
         "model": args.model,
@@ -175,7 +182,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             if texts is sentences:
                 results[name]["stsb_spearman"] = round(spearman(outputs[name], sentences, rows), 5)
-        report["datasets"][label] = {"texts": len(texts), "tokens": tokens, "paths": results}
+        report["datasets"][label] = {
+            "texts": len(texts),
+            "tokens": tokens,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "paths": results,
+        }
         print_table(label, len(texts), tokens, results)
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["wall_s"] = round(time.perf_counter() - started, 1)
@@ -209,6 +221,7 @@ def main() -> None:
     parser.add_argument("--n-long", type=int, default=300, help="SciFact abstracts to encode")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per path and dataset")
     parser.add_argument("--json", type=Path, default=Path("results/inference_speed.json"))
+    parser.add_argument("--paths", default="", help="comma-separated subset of the paths (default: all)")
     args = parser.parse_args()
     for name in ("sentencekit", "sentence_transformers"):  # SciFact abstracts beyond 256 tokens: expected
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -14,7 +14,8 @@ import torch
 from sentencekit import SentenceTransformer
 from sentencekit.errors import MissingDependencyError, ModelFormatError
 
-ONNX_FILE = "onnx/model.onnx"
+ONNX_FILE = "onnx/model_O2.onnx"  # what backend="onnx" runs by default: the fused fp32 graph
+EXPORT_FILE = "onnx/model.onnx"  # the plain export it is made from
 INT8_FILE = "onnx/model_qint8_avx512_vnni.onnx"
 
 
@@ -53,7 +54,7 @@ def texts(sample_texts: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def torch_embeddings(tiny_hf_folder: Path, texts: list[str], one_torch_thread: None) -> np.ndarray:
-    return SentenceTransformer(str(tiny_hf_folder), device="cpu").encode(texts, batch_size=4)
+    return SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch").encode(texts, batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,7 @@ def test_bf16_encoder_returns_fp32_close_to_fp32(
 ) -> None:
     model = SentenceTransformer(str(tiny_hf_folder), device="cpu", model_kwargs={key: torch.bfloat16})
     assert model.transformer.auto_model.dtype == torch.bfloat16
+    assert (model.backend, model.inference_path) == ("torch", "torch bf16")  # a dtype asked for: torch
     as_tensor = model.encode(texts, batch_size=4, convert_to_tensor=True)
     assert as_tensor.dtype == torch.float32  # pooled and returned in fp32, not bf16
     tokens = model.encode(texts[:2], output_value="token_embeddings")
@@ -95,13 +97,19 @@ def test_onnx_fp32_matches_torch(
     exported_folder: Path, texts: list[str], torch_embeddings: np.ndarray
 ) -> None:
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="onnx")
-    assert model.backend == "onnx"
+    assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")
     assert type(model[0]).__name__ == "OnnxTransformer"
     assert model[0].onnx_path == exported_folder / ONNX_FILE
+    ops = {node.op_type for node in __import__("onnx").load(str(model[0].onnx_path)).graph.node}
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= ops  # fused by ONNX Runtime's optimizer
+    plain = SentenceTransformer(
+        str(exported_folder), device="cpu", backend="onnx", model_kwargs={"file_name": EXPORT_FILE}
+    )
     for batch_size in (1, 4, 32):  # dynamic batch and sequence axes
-        emb = model.encode(texts, batch_size=batch_size)
-        assert emb.dtype == np.float32
-        assert float(np.abs(emb - torch_embeddings).max()) <= 1e-5
+        for onnx_model in (model, plain):
+            emb = onnx_model.encode(texts, batch_size=batch_size)
+            assert emb.dtype == np.float32
+            assert float(np.abs(emb - torch_embeddings).max()) <= 1e-5
     single = model.encode(texts[0], normalize_embeddings=True)
     assert single.shape == (torch_embeddings.shape[1],)
     assert np.isclose(np.linalg.norm(single), 1.0, atol=1e-5)
@@ -126,18 +134,20 @@ def test_onnx_int8_is_close_and_different(
 def test_second_load_does_not_export_again(exported_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentencekit.backends import onnx_export
 
-    before = {name: (exported_folder / name).stat().st_mtime_ns for name in (ONNX_FILE, INT8_FILE)}
+    names = (EXPORT_FILE, ONNX_FILE, INT8_FILE)
+    before = {name: (exported_folder / name).stat().st_mtime_ns for name in names}
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(onnx_export, "export_fp32", fail)
-    monkeypatch.setattr(onnx_export, "quantize_file", fail)
+    for step in ("export_fp32", "fuse_file", "quantize_file"):
+        monkeypatch.setattr(onnx_export, step, fail)
     SentenceTransformer(str(exported_folder), device="cpu", backend="onnx")
+    SentenceTransformer(str(exported_folder), device="cpu")  # the default exact path: the same file
     SentenceTransformer(
         str(exported_folder), device="cpu", backend="onnx", model_kwargs={"file_name": INT8_FILE}
     )
-    after = {name: (exported_folder / name).stat().st_mtime_ns for name in (ONNX_FILE, INT8_FILE)}
+    after = {name: (exported_folder / name).stat().st_mtime_ns for name in names}
     assert after == before
 
 
@@ -145,12 +155,15 @@ def test_second_load_does_not_export_again(exported_folder: Path, monkeypatch: p
 def test_stale_export_is_redone(exported_folder: Path, tmp_path: Path) -> None:
     folder = tmp_path / "model"
     shutil.copytree(exported_folder, folder)
-    sidecar = folder / (ONNX_FILE + ".sentencekit.json")
-    recorded = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps({**recorded, "fingerprint": "0" * 64}))
-    (folder / ONNX_FILE).write_bytes(b"not an onnx graph")
+    for name in (EXPORT_FILE, ONNX_FILE):
+        sidecar = folder / (name + ".sentencekit.json")
+        recorded = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**recorded, "fingerprint": "0" * 64}))
+        (folder / name).write_bytes(b"not an onnx graph")
     model = SentenceTransformer(str(folder), device="cpu", backend="onnx")
-    assert json.loads(sidecar.read_text())["fingerprint"] == recorded["fingerprint"]
+    for name in (EXPORT_FILE, ONNX_FILE):
+        sidecar = folder / (name + ".sentencekit.json")
+        assert json.loads(sidecar.read_text())["fingerprint"] == recorded["fingerprint"]
     assert model.encode(["hello world"]).shape[0] == 1
 
 
@@ -204,15 +217,17 @@ def test_missing_file_and_bad_arguments(exported_folder: Path) -> None:
         SentenceTransformer(
             str(exported_folder), backend="onnx", model_kwargs={"torch_dtype": torch.bfloat16}
         )
-    with pytest.raises(ValueError, match="backend='torch' or backend='onnx'"):
+    with pytest.raises(ValueError, match="backend='torch', 'onnx' or 'auto'"):
         SentenceTransformer(str(exported_folder), backend="openvino")
+    with pytest.raises(ValueError, match="num_threads"):
+        SentenceTransformer(str(exported_folder), backend="onnx", model_kwargs={"num_threads": 0})
 
 
 @needs_onnx
 def test_export_functions_write_reference_file_names(exported_folder: Path, tmp_path: Path) -> None:
     from sentencekit import export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 
-    model = SentenceTransformer(str(exported_folder), device="cpu")
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="torch")
     before = model.encode(["a dog plays with a red ball", "hello"])
     target = tmp_path / "saved"
     written = export_dynamic_quantized_onnx_model(model, "avx512_vnni", target)
@@ -244,8 +259,8 @@ def test_save_keeps_the_onnx_file(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(onnx_export, "export_fp32", fail)
-    monkeypatch.setattr(onnx_export, "quantize_file", fail)
+    for step in ("export_fp32", "fuse_file", "quantize_file"):
+        monkeypatch.setattr(onnx_export, step, fail)
     again = SentenceTransformer(
         str(tmp_path / "saved"), device="cpu", backend="onnx", model_kwargs={"file_name": INT8_FILE}
     )
@@ -261,7 +276,7 @@ def test_embedding_cache_keys_tell_onnx_graphs_apart(exported_folder: Path) -> N
     prefixes = {
         key_prefix(SentenceTransformer(str(exported_folder), device="cpu", **kwargs), settings).hexdigest()
         for kwargs in (
-            {},
+            {"backend": "torch"},
             {"backend": "onnx"},
             {"backend": "onnx", "model_kwargs": {"file_name": INT8_FILE}},
         )
@@ -278,3 +293,245 @@ def test_missing_onnx_extra_names_the_pip_command(
         monkeypatch.setitem(sys.modules, module, None)  # import of it raises ImportError
     with pytest.raises(MissingDependencyError, match=r"sentencekit\[onnx\]"):
         SentenceTransformer(str(folder), device="cpu", backend="onnx")
+    # the default exact path steps aside without the extra: torch, and loading still works
+    model = SentenceTransformer(str(folder), device="cpu")
+    assert (model.backend, model.inference_path) == ("torch", "torch fp32")
+
+
+# --- the default exact path -------------------------------------------------------------------------------
+
+
+@needs_onnx
+def test_default_is_the_exact_onnx_path(
+    exported_folder: Path, texts: list[str], torch_embeddings: np.ndarray
+) -> None:
+    model = SentenceTransformer(str(exported_folder), device="cpu")
+    assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")
+    assert model[0].onnx_path == exported_folder / ONNX_FILE and model[0].implicit
+    assert float(np.abs(model.encode(texts, batch_size=4) - torch_embeddings).max()) <= 1e-5
+    tokens = model.encode(texts[:3], output_value="token_embeddings")
+    expected = SentenceTransformer(str(exported_folder), device="cpu", backend="torch").encode(
+        texts[:3], output_value="token_embeddings"
+    )
+    for got, want in zip(tokens, expected, strict=True):
+        assert got.shape == want.shape and float((got - want).abs().max()) <= 1e-5
+
+
+@needs_onnx
+def test_default_falls_back_to_torch_when_export_fails(
+    tiny_hf_folder: Path,
+    tmp_path: Path,
+    texts: list[str],
+    torch_embeddings: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sentencekit.backends import onnx_export
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_hf_folder, folder)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ModelFormatError("this architecture does not export")
+
+    monkeypatch.setattr(onnx_export, "export_fp32", broken)
+    with caplog.at_level("WARNING", logger="sentencekit.backends.select"):
+        model = SentenceTransformer(str(folder), device="cpu")
+    assert (model.backend, model.inference_path) == ("torch", "torch fp32")
+    assert "does not export" in caplog.text
+    np.testing.assert_allclose(model.encode(texts, batch_size=4), torch_embeddings, atol=1e-6)
+    with pytest.raises(ModelFormatError, match="does not export"):  # asked for by name: an error
+        SentenceTransformer(str(folder), device="cpu", backend="onnx")
+
+
+def test_default_stays_torch_where_onnx_does_not_apply(tiny_hf_folder: Path) -> None:
+    from sentencekit.models import Pooling, Transformer
+
+    built = SentenceTransformer(modules=[Transformer(str(tiny_hf_folder)), Pooling(32)], device="cpu")
+    assert built.inference_path == "torch fp32"  # built from modules: about to be trained, keep torch
+    meta = SentenceTransformer(str(tiny_hf_folder), device="meta")
+    assert meta.backend == "torch"  # not a CPU
+
+
+@needs_onnx
+def test_onnx_encoder_hands_over_to_torch_when_weights_change(
+    exported_folder: Path, texts: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    model = SentenceTransformer(str(exported_folder), device="cpu")
+    encoder = model[0]
+    assert encoder.uses_session() is False  # gradients are on outside encode()
+    with torch.inference_mode():
+        assert encoder.uses_session()
+    # training mode or gradients: torch, so that a loss can back-propagate
+    model.train()
+    features = model.tokenize(texts[:2])
+    out = model(features)["sentence_embedding"]
+    assert out.requires_grad
+    model.eval()
+    # weights changed after export (a training step, load_state_dict): torch from then on, exactly
+    with torch.no_grad():
+        encoder.auto_model.embeddings.word_embeddings.weight.mul_(1.5)
+    with caplog.at_level("WARNING", logger="sentencekit.backends.onnx"):
+        changed = model.encode(texts, batch_size=4)
+    assert "weights changed" in caplog.text
+    reference = SentenceTransformer(str(exported_folder), device="cpu", backend="torch")
+    with torch.no_grad():
+        reference[0].auto_model.embeddings.word_embeddings.weight.mul_(1.5)
+    np.testing.assert_allclose(changed, reference.encode(texts, batch_size=4), atol=1e-6)
+    with torch.inference_mode():
+        assert not encoder.uses_session()
+
+
+@needs_onnx
+def test_onnx_models_deep_copy_and_pickle(exported_folder: Path, texts: list[str]) -> None:
+    import copy
+    import pickle
+
+    model = SentenceTransformer(str(exported_folder), device="cpu")
+    expected = model.encode(texts)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert clone[0].session is None  # reopened on first use
+        np.testing.assert_allclose(clone.encode(texts), expected, atol=1e-6)
+        with torch.inference_mode():
+            assert clone[0].uses_session()
+
+
+@needs_onnx
+def test_parallel_batches_give_the_sequential_result(exported_folder: Path, texts: list[str]) -> None:
+    from sentencekit.encoding.batching import split_for_workers
+
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="onnx")
+    assert model[0].parallel_batches >= 1
+    model[0].batch_workers = 1
+    sequential = model.encode(texts, batch_size=3)
+    model[0].batch_workers = 3
+    assert model[0].parallel_batches == 3
+    np.testing.assert_allclose(model.encode(texts, batch_size=3), sequential, atol=1e-6)
+    np.testing.assert_allclose(model.encode(texts, batch_size=64), sequential, atol=1e-6)  # one batch, split
+    assert model.encode(texts[0]).shape == sequential[0].shape
+    halves = split_for_workers([np.arange(7), np.arange(7, 9)], 4)
+    assert [len(b) for b in halves] == [2, 2, 3, 2]
+    assert sorted(np.concatenate(halves).tolist()) == list(range(9))
+    assert [len(b) for b in split_for_workers([np.arange(1)], 4)] == [1]  # an input is never split
+
+
+# --- int8 per token and backend="auto" ----------------------------------------------------------------------
+
+
+@needs_onnx
+def test_int8_graph_quantizes_per_token(exported_folder: Path) -> None:
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(exported_folder / INT8_FILE)).graph.node]
+    assert "QAttention" in ops  # the fused attention: ONNX Runtime's int8 attention
+    assert ops.count("MatMulIntegerToFloat") >= 4  # 2 layers x (attention output, FFN in, FFN out)
+    assert "MatMul" not in ops  # no fp32 weight product left
+
+
+@needs_onnx
+def test_auto_picks_the_fastest_close_path(
+    exported_folder: Path,
+    texts: list[str],
+    torch_embeddings: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentencekit.backends import cpu, probe
+
+    def machine(int8: bool, bf16: bool) -> None:
+        info = cpu.CpuInfo(
+            physical_cores=2, native_bf16=bf16, int8_dot=int8, flags=frozenset({"avx512_vnni"})
+        )
+        monkeypatch.setattr(probe, "cpu_info", lambda: info)
+
+    machine(int8=True, bf16=True)
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
+    assert (model.backend, model.inference_path) == ("onnx", "onnx int8")
+    assert model[0].onnx_path.name == "model_qint8_avx512_vnni.onnx"
+    emb = model.encode(texts, batch_size=4)
+    assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # really int8
+    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    stored = json.loads((exported_folder / (INT8_FILE + ".sentencekit.json")).read_text())["probe"]
+    assert stored["min_cosine"] >= probe.PROBE_MIN_COSINE  # the check ran once and was kept
+
+    machine(int8=False, bf16=True)
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
+    assert (model.backend, model.inference_path) == ("torch", "torch bf16")
+    assert _min_cosine(model.encode(texts, batch_size=4), torch_embeddings) >= 0.98
+
+    machine(int8=True, bf16=True)
+    monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # nothing approximate is close enough
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
+    assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")
+    assert float(np.abs(model.encode(texts, batch_size=4) - torch_embeddings).max()) <= 1e-5
+
+
+# --- CrossEncoder -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ce_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from test_cross_encoder import write_tiny_cross_encoder
+
+    return write_tiny_cross_encoder(tmp_path_factory.mktemp("ce_onnx"), 3, seed=3)
+
+
+CE_PAIRS = [
+    ("A man is eating food.", "A man eats a piece of bread."),
+    ("hello", "world"),
+    ("the red car", " ".join(["a quick brown fox jumps over the lazy dog"] * 10)),  # truncated
+    ("", "an empty first text"),
+] * 3
+
+
+@needs_onnx
+def test_cross_encoder_default_is_the_exact_onnx_path(ce_folder: Path, tmp_path: Path) -> None:
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = tmp_path / "ce"
+    shutil.copytree(ce_folder, folder)
+    torch_model = CrossEncoder(folder, device="cpu", backend="torch")
+    assert (torch_model.backend, torch_model.inference_path) == ("torch", "torch fp32")
+    expected = torch_model.predict(CE_PAIRS, batch_size=2)
+    model = CrossEncoder(folder, device="cpu")
+    assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")
+    assert (folder / ONNX_FILE).is_file()
+    for batch_size in (1, 2, 32):  # 32: one batch, split between the workers
+        np.testing.assert_allclose(
+            model.predict(CE_PAIRS, batch_size=batch_size), expected, atol=1e-5, rtol=0
+        )
+    int8 = CrossEncoder(folder, device="cpu", backend="onnx", model_kwargs={"file_name": INT8_FILE})
+    assert int8.inference_path == "onnx int8"
+    got = int8.predict(CE_PAIRS)
+    assert not np.array_equal(got, expected)  # approximate: within 5% of the logits' range
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+    # training changes the weights: predict goes back to torch, exactly
+    with torch.no_grad():
+        model.model.classifier.bias.add_(1.0)
+        torch_model.model.classifier.bias.add_(1.0)
+    np.testing.assert_allclose(model.predict(CE_PAIRS), torch_model.predict(CE_PAIRS), atol=1e-6, rtol=0)
+
+
+@needs_onnx
+def test_cross_encoder_falls_back_to_torch_when_export_fails(
+    ce_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    from sentencekit.backends import onnx_export
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = tmp_path / "ce"
+    shutil.copytree(ce_folder, folder)
+    model = CrossEncoder(folder, device="cpu")
+    clone = copy.deepcopy(model)  # the session is dropped and reopened on first use
+    np.testing.assert_allclose(clone.predict(CE_PAIRS), model.predict(CE_PAIRS), atol=1e-6)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ModelFormatError("this architecture does not export")
+
+    shutil.rmtree(folder / "onnx")
+    monkeypatch.setattr(onnx_export, "export_fp32", broken)
+    fallback = CrossEncoder(folder, device="cpu")
+    assert (fallback.backend, fallback.inference_path) == ("torch", "torch fp32")
+    with pytest.raises(ModelFormatError, match="does not export"):
+        CrossEncoder(folder, device="cpu", backend="onnx")

@@ -58,13 +58,14 @@ def test_quantized_codes_match_reference(models, texts, precision):
     np.testing.assert_array_equal(
         quantize_embeddings(floats, precision=precision), st.quantize_embeddings(floats, precision=precision)
     )
-    # End to end, batches differ (we sort by tokens, the reference by characters), so floats differ by ~1e-7;
-    # a component sitting on an int8 bucket edge can land one step away. Sign bits never flip at this size.
+    # End to end, batches differ (we sort by tokens, the reference by characters) and the default path
+    # runs ONNX Runtime's fused kernels, so floats differ by up to ~3e-7; a component sitting on an int8
+    # bucket edge can land one step away (~1 in 10,000 here). Sign bits never flip at this size.
     steps = np.abs(a.astype(np.int32) - b.astype(np.int32))
     if precision in ("binary", "ubinary"):
         np.testing.assert_array_equal(a, b)
     else:
-        assert steps.max() <= 1 and steps.astype(bool).mean() < 1e-4
+        assert steps.max() <= 1 and steps.astype(bool).mean() < 5e-4
 
 
 def test_token_embeddings_match_reference(models, texts):

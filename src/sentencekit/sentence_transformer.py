@@ -65,8 +65,11 @@ class SentenceTransformer(nn.Sequential):
             ``"onnx/model_qint8_avx512_vnni.onnx"``) and ``provider`` only.
         tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
         config_kwargs: Passed to ``AutoConfig.from_pretrained``.
-        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime; the file is exported on first use and cached, see
-            ``docs/fast_inference.md``; needs ``pip install "sentencekit[onnx]"``).
+        backend: ``None`` (default): the fastest exact path, ONNX Runtime fp32 on CPU when the ``onnx`` extra
+            is installed, else torch. ``"torch"``, ``"onnx"`` (ONNX Runtime; files exported on first use and
+            cached; ``pip install "sentencekit[onnx]"``), or ``"auto"``: the fastest path whose embeddings
+            stay within cosine 0.98 of fp32 (int8 or bf16). ``inference_path`` says what runs; see
+            ``docs/fast_inference.md``.
         cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
             ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).
 
@@ -99,16 +102,13 @@ class SentenceTransformer(nn.Sequential):
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
         cache: Any = None,
     ) -> None:
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"backend={backend!r} is not available; use backend='torch' or backend='onnx'.")
-        onnx_options: dict[str, Any] | None = None
-        if backend == "onnx":
-            from sentencekit.backends.onnx import split_onnx_kwargs
+        from sentencekit.backends.select import plan_backend
 
-            onnx_options, model_kwargs = split_onnx_kwargs(model_kwargs), None
+        backend_plan = plan_backend(backend, model_kwargs, from_folder=modules is None)
+        model_kwargs = backend_plan.torch_model_kwargs
         settings = ModelSettings()
         folder: Path | None = None
         self.model_id: str | None = None
@@ -136,11 +136,8 @@ class SentenceTransformer(nn.Sequential):
             settings = load_settings(folder)
             self.model_id = str(model_name_or_path)
         super().__init__(*(modules or []))
-        self.backend = backend
-        if onnx_options is not None:
-            from sentencekit.backends.onnx import to_onnx
-
-            self[0] = to_onnx(self.transformer, folder, onnx_options)
+        # which backend and path run (backend=None/"auto" choose); e.g. ("onnx", "onnx fp32")
+        self.backend, self.inference_path = backend_plan.apply(self, folder, device or _default_device())
         self.prompts: dict[str, str] = {**settings.prompts, **(prompts or {})}
         self.default_prompt_name = default_prompt_name or settings.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:

@@ -4,17 +4,22 @@ Files live in the ``onnx/`` sub-folder of a model folder, named as the reference
 
 =================================  ==========================================================================
 ``onnx/model.onnx``                fp32 export (``torch.onnx``, dynamic batch and sequence axes); exact
-``onnx/model_O1.onnx`` .. ``O3``   the same graph optimized ahead of time by ONNX Runtime (basic, extended,
-                                   all; ``O3`` may use layouts specific to this CPU)
-``onnx/model_qint8_<cpu>.onnx``    dynamic int8 quantization of the MatMul weights, per output channel;
-                                   ``<cpu>``: ``arm64``, ``avx2``, ``avx512`` or ``avx512_vnni``; approximate
+``onnx/model_O2.onnx``             ``model.onnx`` with ONNX Runtime's transformer fusions (fused attention,
+                                   LayerNorm and GELU); exact, and what ``backend="onnx"`` runs by default
+``onnx/model_O1.onnx``, ``O3``     ``model.onnx`` optimized by ONNX Runtime at the basic level, and
+                                   ``model_O2.onnx`` at the "all" level (``O3`` may use layouts specific to
+                                   the CPU it was made on)
+``onnx/model_qint8_<cpu>.onnx``    ``model_O2.onnx`` with int8 weights and activations quantized per token
+                                   at run time; ``<cpu>``: ``arm64``, ``avx2``, ``avx512`` or
+                                   ``avx512_vnni``; approximate
 =================================  ==========================================================================
 
 Each file sentencekit writes has a sidecar ``<file>.sentencekit.json`` holding the *model fingerprint*, a
-sha256 of the transformer's weights. A file whose sidecar records another fingerprint is stale and is exported
-again; a file without a sidecar (copied by hand, or written by the reference) is used as it is. Files are
-written into the model folder when sentencekit may write there; packaged models, Hugging Face cache snapshots
-and read-only folders get theirs in ``<sentencekit cache>/onnx/<fingerprint>/`` instead.
+sha256 of the model's weights and the export layout. A file whose sidecar records another fingerprint is
+stale and is produced again; a file without a sidecar (copied by hand, or written by the reference) is used
+as it is.
+Files are written into the model folder when sentencekit may write there; packaged models, Hugging Face cache
+snapshots and read-only folders get theirs in ``<sentencekit cache>/onnx/<fingerprint>/`` instead.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import torch
 from sentencekit.backends.onnx_convert import (
     OPTIMIZATION_LEVELS,
     QUANTIZATION_CONFIGS,
+    ExportSource,
     export_fp32,
+    fuse_file,
     optimize_file,
     quantize_file,
 )
@@ -43,6 +50,7 @@ from sentencekit.modules import Transformer
 
 __all__ = [
     "DEFAULT_FILE",
+    "EXPORT_FILE",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "find_or_export",
@@ -52,35 +60,46 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FILE = "model.onnx"
+# The plain export, which every other file is made from.
+EXPORT_FILE = "model.onnx"
+# What backend="onnx" runs when no file_name is given: the fastest exact graph.
+DEFAULT_FILE = "model_O2.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
-# Bumped when the export itself changes (inputs, outputs, quantized operators), so old files are redone.
-EXPORT_LAYOUT = "sentencekit-onnx/2"
+# Bumped when the export itself changes (exporter, fusions, quantized operators), so old files are redone.
+EXPORT_LAYOUT = "sentencekit-onnx/3"
 
 
 @dataclass(frozen=True)
 class _Recipe:
-    """How to produce a named ONNX file: ``kind`` is ``"export"``, ``"optimize"`` or ``"quantize"``."""
+    """How to produce a named ONNX file.
+
+    ``kind`` is ``"export"``, ``"fuse"``, ``"optimize"`` or ``"quantize"``; ``source``: the file it
+    starts from.
+    """
 
     kind: str
     option: str = ""
+    source: str = ""
 
 
 def _recipe(name: str) -> _Recipe | None:
-    if name == DEFAULT_FILE:
+    if name == EXPORT_FILE:
         return _Recipe("export")
+    if name == DEFAULT_FILE:
+        return _Recipe("fuse", source=EXPORT_FILE)
     stem = name.removesuffix(".onnx")
     if stem.startswith("model_") and stem[len("model_") :] in OPTIMIZATION_LEVELS:
-        return _Recipe("optimize", stem[len("model_") :])
+        level = stem[len("model_") :]
+        return _Recipe("optimize", level, EXPORT_FILE if level == "O1" else DEFAULT_FILE)
     if stem.startswith("model_qint8_") and stem[len("model_qint8_") :] in QUANTIZATION_CONFIGS:
-        return _Recipe("quantize", stem[len("model_qint8_") :])
+        return _Recipe("quantize", stem[len("model_qint8_") :], DEFAULT_FILE)
     return None
 
 
 def producible_files() -> list[str]:
     """The ONNX file names sentencekit can write itself."""
     return (
-        [DEFAULT_FILE]
+        [EXPORT_FILE]
         + [f"model_{level}.onnx" for level in OPTIMIZATION_LEVELS]
         + [f"model_qint8_{config}.onnx" for config in QUANTIZATION_CONFIGS]
     )
@@ -104,12 +123,17 @@ def normalize_file_name(file_name: str | None) -> str:
     return name
 
 
-def model_fingerprint(transformer: Transformer) -> str:
-    """sha256 over the encoder's class, inputs and weights (name, dtype, shape, bytes, in name order)."""
+def model_fingerprint(source: ExportSource | Transformer) -> str:
+    """sha256 over the model's class, inputs, output and weights (name, dtype, shape, bytes; name order)."""
+    if isinstance(source, Transformer):
+        source = ExportSource.of_transformer(source)
     digest = hashlib.sha256(EXPORT_LAYOUT.encode())
-    digest.update(f"{type(transformer.auto_model).__name__}|{transformer.forward_inputs}".encode())
+    inputs = list(source.input_names)
+    # the encoder's fingerprint leaves out the output it always had, so that names stay stable
+    output = "" if source.output == "last_hidden_state" else f"|{source.output}"
+    digest.update(f"{type(source.model).__name__}|{inputs}{output}".encode())
     with torch.no_grad():
-        for name, tensor in sorted(transformer.auto_model.state_dict().items()):
+        for name, tensor in sorted(source.model.state_dict().items()):
             data = tensor.detach().to("cpu").contiguous().reshape(-1)
             digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}|".encode())
             digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
@@ -144,8 +168,10 @@ def _recorded_fingerprint(path: Path) -> str | None:
         return None
 
 
-def find_or_export(transformer: Transformer, folder: Path | None, file_name: str | None = None) -> Path:
-    """Return the path of ONNX file ``file_name`` for this transformer, producing it when needed.
+def find_or_export(
+    source: ExportSource | Transformer, folder: Path | None, file_name: str | None = None
+) -> Path:
+    """Return the path of ONNX file ``file_name`` for this model, producing it when needed.
 
     Looks in ``folder/onnx/`` and then in the sentencekit cache; a missing or stale file that sentencekit
     knows how to produce (see the module docstring) is exported, optimized or quantized.
@@ -154,8 +180,10 @@ def find_or_export(transformer: Transformer, folder: Path | None, file_name: str
         ModelFormatError: When the file is absent and its name is not one sentencekit can produce.
         MissingDependencyError: When the ``onnx`` extra is needed and not installed.
     """
+    if isinstance(source, Transformer):
+        source = ExportSource.of_transformer(source)
     name = normalize_file_name(file_name)
-    fingerprint = model_fingerprint(transformer)
+    fingerprint = model_fingerprint(source)
     local = folder / "onnx" / name if folder is not None else None
     if local is not None and local.is_file():
         recorded = _recorded_fingerprint(local)
@@ -183,25 +211,27 @@ def find_or_export(transformer: Transformer, folder: Path | None, file_name: str
     targets.append(cached.parent)
     for target in targets:
         try:
-            return _produce(transformer, folder, target / name, recipe, fingerprint)
+            return _produce(source, folder, target / name, recipe, fingerprint)
         except PermissionError as exc:
             logger.info("Cannot write to %s (%s); using the sentencekit cache.", target, exc)
     raise ModelFormatError(f"Cannot write {name} to any of {[str(t) for t in targets]}.")
 
 
 def _produce(
-    transformer: Transformer, folder: Path | None, path: Path, recipe: _Recipe, fingerprint: str
+    source: ExportSource, folder: Path | None, path: Path, recipe: _Recipe, fingerprint: str
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if recipe.kind == "export":
-        logger.info("Exporting the transformer to %s (once per model).", path)
-        _atomic(path, lambda tmp: export_fp32(transformer, tmp))
+        logger.info("Exporting the model to %s (once per model).", path)
+        _atomic(path, lambda tmp: export_fp32(source, tmp))
     else:
-        source = find_or_export(transformer, folder, DEFAULT_FILE)
-        if recipe.kind == "optimize":
-            _atomic(path, lambda tmp: optimize_file(source, tmp, recipe.option))
+        start = find_or_export(source, folder, recipe.source)
+        if recipe.kind == "fuse":
+            _atomic(path, lambda tmp: fuse_file(start, tmp, source))
+        elif recipe.kind == "optimize":
+            _atomic(path, lambda tmp: optimize_file(start, tmp, recipe.option))
         else:
-            _atomic(path, lambda tmp: quantize_file(source, tmp, recipe.option))
+            _atomic(path, lambda tmp: quantize_file(start, tmp, recipe.option))
     sidecar = {"fingerprint": fingerprint, "layout": EXPORT_LAYOUT, "recipe": [recipe.kind, recipe.option]}
     path.with_name(path.name + SIDECAR_SUFFIX).write_text(
         json.dumps(sidecar, indent=2) + "\n", encoding="utf-8"

@@ -64,7 +64,10 @@ class CrossEncoder(nn.Module):
         processor_kwargs: The reference v6 name of ``tokenizer_kwargs``; pass one or the other.
         prompts: Named prompts, prepended to the first text of each pair, added to the folder's.
         default_prompt_name: Prompt used when :meth:`predict` gets none.
-        backend: Only ``"torch"`` for now.
+        backend: ``None`` (default): the fastest exact path, ONNX Runtime with the fused fp32 graph on CPU
+            when the ``onnx`` extra is installed, else torch; ``"torch"``; ``"onnx"`` (``model_kwargs`` then
+            takes ``file_name``, e.g. ``"onnx/model_qint8_avx512_vnni.onnx"``, ``provider``,
+            ``num_threads``); ``"auto"`` is the default path for now. ``inference_path`` says what runs.
 
     Example:
         >>> model = CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
@@ -93,13 +96,13 @@ class CrossEncoder(nn.Module):
         processor_kwargs: dict[str, Any] | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
     ) -> None:
         super().__init__()
-        if backend != "torch":
-            raise ValueError(
-                f"backend={backend!r} is not available for CrossEncoder yet; use backend='torch'."
-            )
+        from sentencekit.backends.select import plan_backend
+
+        backend_plan = plan_backend(backend, model_kwargs)
+        model_kwargs = backend_plan.torch_model_kwargs
         if tokenizer_kwargs is not None and processor_kwargs is not None:
             raise ValueError("Pass tokenizer_kwargs or processor_kwargs (its reference v6 name), not both.")
         if num_labels is not None and num_labels < 1:
@@ -147,6 +150,13 @@ class CrossEncoder(nn.Module):
         self._first_token_ok: bool | None = None  # checked on first use (see first_token.py)
         self.to(device or _default_device())
         self.eval()
+        from sentencekit.backends.onnx_scorer import attach_scorer
+
+        inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self._with_token_types else [])
+        # which backend and path run, e.g. ("onnx", "onnx fp32"); the scorer is None on the torch path
+        self.backend, self.inference_path, self._onnx_scorer = attach_scorer(
+            backend_plan, self.model, inputs, folder, str(self.device)
+        )
         logger.info("Loaded cross-encoder %s: predict() returns %s.", self.model_id, self.score_description)
 
     # --- properties ---------------------------------------------------------------------------------------
@@ -285,8 +295,10 @@ class CrossEncoder(nn.Module):
                 scores = torch.softmax(scores, dim=1)
             return scores.clone()  # a normal tensor, usable outside inference mode
 
-    def _scoring_model(self) -> nn.Module:
-        """The model, or its first-token view when that is known to agree with it."""
+    def _scoring_model(self) -> Any:
+        """The ONNX scorer when it may run, else the model (or its first-token view when that agrees)."""
+        if self._onnx_scorer is not None and self._onnx_scorer.ready():
+            return self._onnx_scorer
         view = first_token_view(self.model)
         if view is None:
             return self.model

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from sentencekit.encoding.batching import length_sorted_batches, pad_token_ids
+from sentencekit.encoding.batching import length_sorted_batches, pad_token_ids, split_for_workers
+from sentencekit.encoding.parallel import run_batches
 
 __all__ = ["ScorePlan", "TokenizedPairs", "score_pairs", "tokenize_pairs"]
 
@@ -65,12 +67,14 @@ def tokenize_pairs(
 
 
 def score_pairs(
-    model: nn.Module, tokenizer: Any, pairs: list[tuple[str, str]], plan: ScorePlan, with_token_types: bool
+    model: Any, tokenizer: Any, pairs: list[tuple[str, str]], plan: ScorePlan, with_token_types: bool
 ) -> Tensor:
     """Return the logits of ``pairs`` in input order, shape ``(len(pairs), num_labels)``, on ``plan.device``.
 
     Each distinct pair is scored once. Batches hold pairs of similar token length, longest first, so
-    padding is small; ``model`` runs under ``torch.inference_mode``.
+    padding is small; ``model`` (a torch model, or anything called the same way that returns ``.logits``)
+    runs under ``torch.inference_mode``. A model with ``parallel_batches`` > 1 (the ONNX Runtime scorer)
+    gets that many batches at once, one thread each.
     """
     unique: dict[tuple[str, str], int] = {}
     positions = [unique.setdefault(pair, len(unique)) for pair in pairs]
@@ -87,13 +91,26 @@ def score_pairs(
     batches = length_sorted_batches(lengths, plan.batch_size, plan.max_batch_tokens)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     left = tokenizer.padding_side == "left"
+
+    def score_batch(batch: np.ndarray) -> Tensor:
+        rows = batch.tolist()
+        types = [tokenized.token_type_ids[i] for i in rows] if tokenized.token_type_ids else None
+        features = pad_token_ids([tokenized.input_ids[i] for i in rows], types, pad_id, left)
+        out: Tensor = model(**{name: value.to(plan.device) for name, value in features.items()}).logits
+        return out
+
+    workers = int(getattr(model, "parallel_batches", 1))
+    if workers > 1 and plan.device.type == "cpu":
+        batches = split_for_workers(batches, workers)
+        scored: Iterable[tuple[np.ndarray, Tensor]] = run_batches(
+            batches, score_batch, workers, plan.show_progress_bar
+        )
+    else:
+        progress = tqdm(batches, desc="Batches", disable=not plan.show_progress_bar)
+        scored = ((batch, score_batch(batch)) for batch in progress)
     logits: Tensor | None = None
     with torch.inference_mode():
-        for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
-            rows = batch.tolist()
-            types = [tokenized.token_type_ids[i] for i in rows] if tokenized.token_type_ids else None
-            features = pad_token_ids([tokenized.input_ids[i] for i in rows], types, pad_id, left)
-            out = model(**{name: value.to(plan.device) for name, value in features.items()}).logits
+        for batch, out in scored:
             if logits is None:
                 logits = out.new_empty((len(distinct), out.shape[-1]))
             logits[torch.as_tensor(batch, device=out.device)] = out

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["length_sorted_batches", "pad_token_ids", "padding_ratio"]
+__all__ = ["length_sorted_batches", "pad_token_ids", "padding_ratio", "split_for_workers"]
 
 
 def pad_token_ids(
@@ -76,3 +76,18 @@ def padding_ratio(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> floa
     real = int(lens.sum())
     slots = sum(int(lens[b].max()) * len(b) for b in batches if len(b))
     return 0.0 if slots == 0 else 1.0 - real / slots
+
+
+def split_for_workers(batches: Sequence[np.ndarray], workers: int) -> list[np.ndarray]:
+    """Halve the largest batches until there are at least ``workers`` of them, so that none stands idle.
+
+    Inputs are never split: a plan with fewer inputs than ``workers`` keeps one input per batch.
+    """
+    out = list(batches)
+    while len(out) < workers:
+        largest = max(range(len(out)), key=lambda k: len(out[k]), default=None)
+        if largest is None or len(out[largest]) < 2:
+            break
+        half = (len(out[largest]) + 1) // 2
+        out[largest : largest + 1] = [out[largest][:half], out[largest][half:]]
+    return out

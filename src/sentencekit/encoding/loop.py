@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from sentencekit.encoding.batching import length_sorted_batches
+from sentencekit.encoding.batching import length_sorted_batches, split_for_workers
 from sentencekit.encoding.gpu import autocast_region, forward_with_backoff, run_modules
+from sentencekit.encoding.parallel import run_batches
 from sentencekit.modules import Transformer
 
 __all__ = ["EncodePlan", "run_encode"]
@@ -70,8 +71,26 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
         )
     batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, plan.max_batch_tokens)
     results: list[Any] = [None] * len(distinct)
+    workers = transformer.parallel_batches  # > 1 only for an encoder that runs batches side by side (ONNX)
+    parallel = workers > 1 and plan.device.type == "cpu"
+    if parallel:
+
+        def encode_batch(batch: Any) -> list[Any]:
+            ids = [tokenized.input_ids[i] for i in batch]
+            types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
+            features = transformer.collate(ids, types)
+            if plan.prompt_length:
+                features["prompt_length"] = plan.prompt_length
+            for module in modules:
+                features = module(features)
+            return _split_outputs(features, len(batch), plan)
+
+        planned = split_for_workers(batches, workers)
+        for batch, items in run_batches(planned, encode_batch, workers, plan.show_progress_bar):
+            for row, item in zip(batch.tolist(), items, strict=True):
+                results[row] = item
     with torch.inference_mode(), autocast_region(plan.autocast_dtype):
-        for batch in tqdm(batches, desc="Batches", disable=not plan.show_progress_bar):
+        for batch in tqdm([] if parallel else batches, desc="Batches", disable=not plan.show_progress_bar):
             ids = [tokenized.input_ids[i] for i in batch]
             types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
             features = transformer.collate(ids, types)

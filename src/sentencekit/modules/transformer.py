@@ -133,6 +133,11 @@ class Transformer(Module):
         """The tensors the encoder takes, among ``input_ids``, ``attention_mask`` and ``token_type_ids``."""
         return list(self._forward_inputs)
 
+    @property
+    def parallel_batches(self) -> int:
+        """Batches the encode loop may run at once (1: torch spreads each batch over its own threads)."""
+        return 1
+
     def get_word_embedding_dimension(self) -> int:
         """Width of the token embeddings this module outputs."""
         return int(self.config.hidden_size)
