@@ -81,7 +81,10 @@ def open_session(path: Path, provider: str = _CPU) -> Any:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     try:
-        return ort.InferenceSession(str(path), options, providers=[provider])
+        # residual Add + LayerNormalization stay apart (onnx_convert.fuse_file: the fused kernel is slower)
+        return ort.InferenceSession(
+            str(path), options, providers=[provider], disabled_optimizers=["SkipLayerNormFusion"]
+        )
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
         raise ModelFormatError(
             f"ONNX Runtime cannot load {path} ({type(exc).__name__}: {exc}). Delete it to have it "

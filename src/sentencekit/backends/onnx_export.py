@@ -66,7 +66,7 @@ EXPORT_FILE = "model.onnx"
 DEFAULT_FILE = "model_O2.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
 # Bumped when the export itself changes (exporter, fusions, quantized operators), so old files are redone.
-EXPORT_LAYOUT = "sentencekit-onnx/3"
+EXPORT_LAYOUT = "sentencekit-onnx/4"
 
 
 @dataclass(frozen=True)

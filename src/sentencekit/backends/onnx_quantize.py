@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 # to 4 decimals. Inputs that come out of a GELU plus this shift are >= 0.
 _GELU_SHIFT = 0.17
 _GELU_OPS = frozenset({"Gelu", "BiasGelu", "FastGelu"})
-# Operators whose bias input (index) can absorb a constant added to the MatMul output they consume.
+# Fused operators whose bias input (index) can absorb a constant added to the MatMul output they consume
+# (besides a plain Add of a bias vector).
 _BIAS_INPUT = {"SkipLayerNormalization": 4, "BiasGelu": 1}
 # Keeps a row of zeros from dividing by zero; any positive scale gives them back as zeros.
 _MIN_SCALE = 1e-8
@@ -178,8 +179,13 @@ def _bias_slot(graph: _Graph, output: str) -> tuple[Any, int] | None:
     if len(users) != 1:
         return None
     user = users[0]
-    index = _BIAS_INPUT.get(user.op_type)
+    if user.op_type == "Add" and len(user.input) == 2:  # MatMul -> Add(bias), as exported
+        index: int | None = 1 if user.input[0] == output else 0
+    else:
+        index = _BIAS_INPUT.get(user.op_type)
     if index is None or len(user.input) <= index or user.input[index] not in graph.initializers:
+        return None
+    if len(graph.initializers[user.input[index]].dims) != 1:  # a per-column bias vector only
         return None
     if len(graph.consumers.get(user.input[index], [])) != 1:  # a shared bias cannot be changed for one user
         return None
