@@ -410,6 +410,23 @@ def test_parallel_batches_give_the_sequential_result(exported_folder: Path, text
     np.testing.assert_allclose(model.encode(texts, batch_size=3), sequential, atol=1e-6)
     np.testing.assert_allclose(model.encode(texts, batch_size=64), sequential, atol=1e-6)  # one batch, split
     assert model.encode(texts[0]).shape == sequential[0].shape
+    # a token budget per batch unless the caller sets one (small batches stay in cache on one thread)
+    from sentencekit.backends.onnx import BATCH_TOKENS
+    from sentencekit.encoding import loop
+
+    budgets: list[int | None] = []
+    real = loop.length_sorted_batches
+
+    def spy(lengths: list[int], batch_size: int, max_batch_tokens: int | None = None) -> list[np.ndarray]:
+        budgets.append(max_batch_tokens)
+        return real(lengths, batch_size, max_batch_tokens)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "length_sorted_batches", spy)
+        model.encode(texts)
+        model.encode(texts, max_batch_tokens=64)
+        SentenceTransformer(str(exported_folder), device="cpu", backend="torch").encode(texts)
+    assert budgets == [BATCH_TOKENS, 64, None]
     halves = split_for_workers([np.arange(7), np.arange(7, 9)], 4)
     assert [len(b) for b in halves] == [2, 2, 3, 2]
     assert sorted(np.concatenate(halves).tolist()) == list(range(9))

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sentencekit.backends.cpu import physical_cores
-from sentencekit.backends.onnx import open_session, weights_state
+from sentencekit.backends.onnx import BATCH_TOKENS, open_session, weights_state
 from sentencekit.backends.onnx_convert import ExportSource
 from sentencekit.backends.select import BackendPlan, torch_path, why_not_onnx
 from sentencekit.encoding.batching import pad_token_ids
@@ -94,6 +94,11 @@ class OnnxScorer:
     def parallel_batches(self) -> int:
         """Batches the scoring loop may run at once."""
         return self.batch_workers
+
+    @property
+    def default_batch_tokens(self) -> int | None:
+        """Token budget per batch when ``predict`` gets none (``backends.onnx.BATCH_TOKENS``)."""
+        return BATCH_TOKENS if self.provider == _CPU else None
 
     def __call__(self, **features: Tensor) -> SimpleNamespace:
         """Logits of a tokenized batch, as ``SimpleNamespace(logits=...)`` (fp32, on the inputs' device)."""

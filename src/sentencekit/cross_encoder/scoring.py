@@ -88,7 +88,10 @@ def score_pairs(
             plan.max_length,
         )
     lengths = [len(ids) for ids in tokenized.input_ids]
-    batches = length_sorted_batches(lengths, plan.batch_size, plan.max_batch_tokens)
+    budget = plan.max_batch_tokens
+    if budget is None:  # a scorer may know a better default (the ONNX Runtime one does)
+        budget = getattr(model, "default_batch_tokens", None)
+    batches = length_sorted_batches(lengths, plan.batch_size, budget)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     left = tokenizer.padding_side == "left"
 

@@ -69,7 +69,8 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
             len(distinct),
             transformer.max_seq_length,
         )
-    batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, plan.max_batch_tokens)
+    budget = plan.max_batch_tokens if plan.max_batch_tokens is not None else transformer.default_batch_tokens
+    batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, budget)
     results: list[Any] = [None] * len(distinct)
     workers = transformer.parallel_batches  # > 1 only for an encoder that runs batches side by side (ONNX)
     parallel = workers > 1 and plan.device.type == "cpu"

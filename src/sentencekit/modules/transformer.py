@@ -138,6 +138,11 @@ class Transformer(Module):
         """Batches the encode loop may run at once (1: torch spreads each batch over its own threads)."""
         return 1
 
+    @property
+    def default_batch_tokens(self) -> int | None:
+        """Token budget per batch when ``encode`` gets no ``max_batch_tokens`` (``None``: count only)."""
+        return None
+
     def get_word_embedding_dimension(self) -> int:
         """Width of the token embeddings this module outputs."""
         return int(self.config.hidden_size)
