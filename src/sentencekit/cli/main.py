@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "sentencekit.cli.rerank",
     "sentencekit.cli.serve",
     "sentencekit.cli.train",
+    "sentencekit.cli.bench",
 )
 
 EXIT_USER_ERROR = 2  # as argparse uses for bad arguments

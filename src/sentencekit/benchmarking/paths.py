@@ -1,0 +1,146 @@
+"""The inference paths the benchmark can time: sentencekit's, and the reference's when it is installed.
+
+=========================  ==========================================================================
+path                       what runs
+=========================  ==========================================================================
+``reference fp32``         sentence-transformers, as loaded by default (needs it installed)
+``reference bf16``         sentence-transformers with ``model_kwargs={"torch_dtype": torch.bfloat16}``
+``sentencekit default``    sentencekit's default: the fastest exact path (ONNX fp32 with the onnx extra)
+``sentencekit torch fp32`` sentencekit with ``backend="torch"``
+``sentencekit torch bf16`` sentencekit with a bf16 encoder
+``sentencekit auto``       ``backend="auto"``: the fastest path within cosine 0.98 of fp32 on this CPU
+=========================  ==========================================================================
+
+The baseline of the ratios and of the accuracy columns is ``reference fp32`` whenever sentence-transformers
+is installed (it then always runs, as the baseline, unless the reference is switched off), else
+``sentencekit torch fp32``, which then always runs. On the command line a name may use ``-`` or ``_`` for its
+spaces (``sentencekit-torch-fp32``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sentencekit.errors import InvalidInputError, MissingDependencyError
+
+__all__ = [
+    "PATH_NAMES",
+    "PathSpec",
+    "REFERENCE_FP32",
+    "SENTENCEKIT_FP32",
+    "load_path",
+    "reference_available",
+    "select_paths",
+]
+
+REFERENCE_FP32 = "reference fp32"
+SENTENCEKIT_FP32 = "sentencekit torch fp32"
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """One inference path: which library loads the model, and with which options.
+
+    Attributes:
+        name: The name in tables and JSON, e.g. ``"sentencekit torch bf16"``.
+        reference: Whether sentence-transformers runs it (the path is skipped when that is not installed).
+        backend: sentencekit's ``backend`` argument (``None``: its default); unused by reference paths.
+        bf16: Load the encoder in bfloat16.
+    """
+
+    name: str
+    reference: bool
+    backend: str | None = None
+    bf16: bool = False
+
+
+_SPECS = (
+    PathSpec(REFERENCE_FP32, reference=True),
+    PathSpec("reference bf16", reference=True, bf16=True),
+    PathSpec("sentencekit default", reference=False),
+    PathSpec(SENTENCEKIT_FP32, reference=False, backend="torch"),
+    PathSpec("sentencekit torch bf16", reference=False, bf16=True),
+    PathSpec("sentencekit auto", reference=False, backend="auto"),
+)
+PATH_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
+_BY_NAME = {spec.name: spec for spec in _SPECS}
+
+
+def reference_available() -> bool:
+    """Whether sentence-transformers can be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("sentence_transformers") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _normalize(name: str) -> str:
+    return " ".join(name.replace("-", " ").replace("_", " ").lower().split())
+
+
+def select_paths(
+    names: Sequence[str] | None, *, reference_installed: bool, use_reference: bool = True
+) -> tuple[list[PathSpec], str]:
+    """The paths to run, in table order, and the name of the baseline path.
+
+    Args:
+        names: Path names (``-``/``_`` accepted for spaces); ``None`` or empty: every path that can run.
+        reference_installed: Whether sentence-transformers is installed.
+        use_reference: ``False`` leaves the reference out even when it is installed.
+
+    Raises:
+        InvalidInputError: For an unknown name, or a reference path with ``use_reference=False``.
+        MissingDependencyError: For a reference path when sentence-transformers is not installed.
+    """
+    with_reference = reference_installed and use_reference
+    if names:
+        wanted = set()
+        for name in names:
+            key = _normalize(name)
+            if key not in _BY_NAME:
+                raise InvalidInputError(f"Unknown path {name!r}: choose from {', '.join(PATH_NAMES)}.")
+            if _BY_NAME[key].reference and reference_installed and not use_reference:
+                raise InvalidInputError(f"Path {key!r} is the reference, which --no-reference leaves out.")
+            if _BY_NAME[key].reference and not reference_installed:
+                raise MissingDependencyError(
+                    f"Path {key!r} runs sentence-transformers, which is not installed. "
+                    "Install it with: pip install sentence-transformers (or leave out the reference paths)."
+                )
+            wanted.add(key)
+    else:
+        wanted = {spec.name for spec in _SPECS if with_reference or not spec.reference}
+    baseline = REFERENCE_FP32 if with_reference else SENTENCEKIT_FP32
+    wanted.add(baseline)
+    return [spec for spec in _SPECS if spec.name in wanted], baseline
+
+
+def load_path(spec: PathSpec, folder: str, batch_size: int) -> tuple[Callable[[list[str]], Any], str]:
+    """Load ``spec``'s model from ``folder`` on the CPU.
+
+    Returns:
+        ``(encode, inference_path)``: ``encode(texts)`` returns fp32 numpy embeddings, one row per text;
+        ``inference_path`` says what sentencekit chose (``"reference"`` for sentence-transformers).
+    """
+    import torch
+
+    model_kwargs = {"torch_dtype": torch.bfloat16} if spec.bf16 else None
+    model: Any
+    if spec.reference:
+        import sentence_transformers
+
+        model = sentence_transformers.SentenceTransformer(folder, device="cpu", model_kwargs=model_kwargs)
+        inference_path = "reference"
+    else:
+        from sentencekit import SentenceTransformer
+
+        model = SentenceTransformer(folder, device="cpu", backend=spec.backend, model_kwargs=model_kwargs)
+        inference_path = str(getattr(model, "inference_path", spec.backend or "default"))
+
+    def encode(texts: list[str]) -> Any:
+        embeddings = model.encode(texts, batch_size=batch_size, convert_to_tensor=True)
+        return embeddings.float().cpu().numpy()
+
+    return encode, inference_path
