@@ -207,6 +207,38 @@ def test_foreign_file_without_sidecar_is_used_as_is(
 
 
 @needs_onnx
+def test_default_path_ignores_a_foreign_file_from_other_weights(
+    exported_folder: Path, tmp_path: Path, texts: list[str], torch_embeddings: np.ndarray
+) -> None:
+    # a folder that holds a foreign export (no sidecar) of *other* weights: what a model fine-tuned and saved
+    # over an old export looks like
+    folder = tmp_path / "model"
+    shutil.copytree(exported_folder, folder)
+    for name in (EXPORT_FILE, ONNX_FILE):
+        (folder / (name + ".sentencekit.json")).unlink()
+    other = SentenceTransformer(str(folder), device="cpu", backend="torch")
+    with torch.no_grad():
+        for parameter in other.transformer.auto_model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    other.save(str(tmp_path / "other"))
+    stale = SentenceTransformer(str(tmp_path / "other"), device="cpu", backend="onnx")
+    shutil.copy(stale[0].onnx_path, folder / ONNX_FILE)
+    foreign_bytes = (folder / ONNX_FILE).read_bytes()
+
+    # asked for by name, the file is used as it is (and gives the other weights' vectors)
+    named = SentenceTransformer(str(folder), device="cpu", backend="onnx")
+    assert named[0].onnx_path == folder / ONNX_FILE
+    assert float(np.abs(named.encode(texts, batch_size=4) - torch_embeddings).max()) > 1e-3
+    # the default exact path makes its own file in the cache and stays exact; the foreign file is untouched
+    default = SentenceTransformer(str(folder), device="cpu")
+    assert default.inference_path == "onnx fp32"
+    assert default[0].onnx_path.is_relative_to(tmp_path / "sentencekit_home" / "onnx")
+    assert float(np.abs(default.encode(texts, batch_size=4) - torch_embeddings).max()) <= 1e-5
+    assert (folder / ONNX_FILE).read_bytes() == foreign_bytes
+    assert not (folder / (ONNX_FILE + ".sentencekit.json")).exists()
+
+
+@needs_onnx
 def test_missing_file_and_bad_arguments(exported_folder: Path) -> None:
     with pytest.raises(ModelFormatError, match=r"model_nothere\.onnx.*not found.*model\.onnx"):
         SentenceTransformer(

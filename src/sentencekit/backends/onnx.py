@@ -273,9 +273,15 @@ class OnnxTransformer(Transformer):
         )
 
 
-def to_onnx(transformer: Transformer, folder: Path | None, options: dict[str, Any]) -> OnnxTransformer:
-    """Find (or export) the ONNX file ``options`` names for ``transformer`` and wrap it."""
-    path = find_or_export(transformer, folder, options.get("file_name"))
+def to_onnx(
+    transformer: Transformer, folder: Path | None, options: dict[str, Any], *, implicit: bool = False
+) -> OnnxTransformer:
+    """Find (or export) the ONNX file ``options`` names for ``transformer`` and wrap it.
+
+    ``implicit``: sentencekit chose this path itself, so only files it wrote for these weights are used
+    (see :func:`~sentencekit.backends.onnx_export.find_or_export`).
+    """
+    path = find_or_export(transformer, folder, options.get("file_name"), trust_unrecorded=not implicit)
     logger.info("ONNX backend: %s", path)
     return OnnxTransformer.from_transformer(
         transformer, path, provider=options.get("provider", _CPU), num_threads=options.get("num_threads")

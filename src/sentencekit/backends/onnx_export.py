@@ -16,8 +16,11 @@ Files live in the ``onnx/`` sub-folder of a model folder, named as the reference
 
 Each file sentencekit writes has a sidecar ``<file>.sentencekit.json`` holding the *model fingerprint*, a
 sha256 of the model's weights and the export layout. A file whose sidecar records another fingerprint is
-stale and is produced again; a file without a sidecar (copied by hand, or written by the reference) is used
-as it is.
+stale and is produced again. A file without a sidecar (copied by hand, or written by the reference) is used
+as it is when asked for by name (``backend="onnx"``), but never by the paths sentencekit chooses itself (the
+default exact path, ``backend="auto"``): nothing ties such a file to the current weights (a model fine-tuned
+and saved over an old export keeps the old graph), so those paths make their own file in the sentencekit
+cache and leave the foreign one untouched.
 Files are written into the model folder when sentencekit may write there; packaged models, Hugging Face cache
 snapshots and read-only folders get theirs in ``<sentencekit cache>/onnx/<fingerprint>/`` instead.
 """
@@ -169,12 +172,18 @@ def _recorded_fingerprint(path: Path) -> str | None:
 
 
 def find_or_export(
-    source: ExportSource | Transformer, folder: Path | None, file_name: str | None = None
+    source: ExportSource | Transformer,
+    folder: Path | None,
+    file_name: str | None = None,
+    *,
+    trust_unrecorded: bool = True,
 ) -> Path:
     """Return the path of ONNX file ``file_name`` for this model, producing it when needed.
 
     Looks in ``folder/onnx/`` and then in the sentencekit cache; a missing or stale file that sentencekit
     knows how to produce (see the module docstring) is exported, optimized or quantized.
+    ``trust_unrecorded=False`` (the paths sentencekit picks by itself) skips a ``folder/onnx/`` file that has
+    no sidecar and makes its own in the sentencekit cache, leaving that file as it is.
 
     Raises:
         ModelFormatError: When the file is absent and its name is not one sentencekit can produce.
@@ -185,16 +194,26 @@ def find_or_export(
     name = normalize_file_name(file_name)
     fingerprint = model_fingerprint(source)
     local = folder / "onnx" / name if folder is not None else None
+    foreign = False
     if local is not None and local.is_file():
         recorded = _recorded_fingerprint(local)
-        if recorded is None:
+        if recorded is None and trust_unrecorded:
             logger.info(
                 "Using %s as it is (not written by sentencekit, so not checked against the weights)", local
             )
             return local
-        if recorded == fingerprint:
+        if recorded is None:
+            foreign = True
+            logger.info(
+                "Not using %s for the path sentencekit chooses: it was not written by sentencekit, so "
+                "nothing ties it to these weights (pass backend='onnx' with model_kwargs={'file_name': "
+                "...} to use it as it is).",
+                local,
+            )
+        elif recorded == fingerprint:
             return local
-        logger.info("%s was exported from other weights; exporting it again.", local)
+        else:
+            logger.info("%s was exported from other weights; exporting it again.", local)
     cached = onnx_cache_dir(fingerprint) / name
     if cached.is_file() and _recorded_fingerprint(cached) == fingerprint:
         return cached
@@ -207,25 +226,32 @@ def find_or_export(
             f"sentencekit can produce. Pass one of {producible_files()} as model_kwargs['file_name'], or put "
             "the file in the model's onnx/ folder."
         )
-    targets = [local.parent] if folder is not None and local is not None and _may_write(folder) else []
+    # a foreign file keeps its place: ours goes to the cache
+    writable = folder is not None and local is not None and not foreign and _may_write(folder)
+    targets = [local.parent] if writable and local is not None else []
     targets.append(cached.parent)
     for target in targets:
         try:
-            return _produce(source, folder, target / name, recipe, fingerprint)
+            return _produce(source, folder, target / name, recipe, fingerprint, trust_unrecorded)
         except PermissionError as exc:
             logger.info("Cannot write to %s (%s); using the sentencekit cache.", target, exc)
     raise ModelFormatError(f"Cannot write {name} to any of {[str(t) for t in targets]}.")
 
 
 def _produce(
-    source: ExportSource, folder: Path | None, path: Path, recipe: _Recipe, fingerprint: str
+    source: ExportSource,
+    folder: Path | None,
+    path: Path,
+    recipe: _Recipe,
+    fingerprint: str,
+    trust_unrecorded: bool,
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if recipe.kind == "export":
         logger.info("Exporting the model to %s (once per model).", path)
         _atomic(path, lambda tmp: export_fp32(source, tmp))
     else:
-        start = find_or_export(source, folder, recipe.source)
+        start = find_or_export(source, folder, recipe.source, trust_unrecorded=trust_unrecorded)
         if recipe.kind == "fuse":
             _atomic(path, lambda tmp: fuse_file(start, tmp, source))
         elif recipe.kind == "optimize":

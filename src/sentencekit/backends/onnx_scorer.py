@@ -145,7 +145,7 @@ def attach_scorer(
         logger.info("Cross-encoder inference path: torch (%s)", why_not)
         return "torch", torch_path(model), None
     try:
-        scorer = OnnxScorer(model, find_or_export(source, folder, None))
+        scorer = OnnxScorer(model, find_or_export(source, folder, None, trust_unrecorded=False))
     except Exception as exc:  # any failure to export, check or open: torch is exact and always there
         logger.warning(
             "The faster exact path (ONNX Runtime) is not available for this cross-encoder, using torch: "

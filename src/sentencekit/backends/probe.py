@@ -122,7 +122,7 @@ def _try_int8(
     transformer = modules[0]
     assert isinstance(transformer, Transformer)  # checked by the caller
     try:
-        candidate = to_onnx(transformer, folder, {"file_name": f"model_qint8_{config}.onnx"})
+        candidate = to_onnx(transformer, folder, {"file_name": f"model_qint8_{config}.onnx"}, implicit=True)
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': int8 ONNX is not available (%s: %s)", type(exc).__name__, exc)
         return None

@@ -150,7 +150,7 @@ def _exact_onnx(modules: nn.Sequential, folder: Path | None) -> tuple[str, str]:
     transformer = modules[0]
     assert isinstance(transformer, Transformer)  # checked by the caller
     try:
-        encoder = to_onnx(transformer, folder, {})
+        encoder = to_onnx(transformer, folder, {}, implicit=True)
     except Exception as exc:  # any failure to export, check or open: torch is exact and always there
         logger.warning(
             "The faster exact path (ONNX Runtime) is not available for this model, using torch: %s: %s",
