@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sentencekit.cli.index import read_corpus
+from sentencekit.corpus_files import read_corpus
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,10 +7,9 @@ Examples::
     sentencekit index search scifact.idx "stem cells" --filter title="Some title" --json
     sentencekit index info scifact.idx
 
-A corpus is a ``.txt`` file (one document per line; ids are line numbers) or a ``.jsonl`` file (one object
-per line; ``--text-field``, default ``text``, and ``--id-field``). A BEIR ``corpus.jsonl`` is recognised by
-its ``_id`` and ``title`` fields: ids come from ``_id`` and the text is ``title + " " + text``. The other
-fields of a JSON object become the item's metadata, which ``--filter`` matches.
+A corpus is a ``.txt`` or ``.jsonl`` file, read by :func:`sentencekit.corpus_files.read_corpus` (the
+fields are chosen with ``--text-field``, default ``text``, and ``--id-field``). The other fields of a JSON
+object become the item's metadata, which ``--filter`` matches.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from sentencekit.cli.main import plain_help
+from sentencekit.corpus_files import read_corpus
 from sentencekit.errors import InvalidInputError
 
-__all__ = ["add_parser", "read_corpus"]
+__all__ = ["add_parser"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,60 +96,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
-
-
-def read_corpus(
-    path: Path, text_field: str = "text", id_field: str | None = None, limit: int | None = None
-) -> tuple[list[str], list[Any], list[dict[str, Any] | None]]:
-    """Read ``(texts, ids, metadata)`` from a ``.txt`` or ``.jsonl`` corpus (see the module docstring).
-
-    Raises:
-        InvalidInputError: On an unknown extension, bad JSON, or a missing text field; the message names
-            the line.
-
-    """
-    texts: list[str] = []
-    ids: list[Any] = []
-    metadata: list[dict[str, Any] | None] = []
-    if path.suffix == ".txt":
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f):
-                if line.strip():
-                    texts.append(line.rstrip("\n"))
-                    ids.append(number)
-                    metadata.append(None)
-                if limit is not None and len(texts) >= limit:
-                    break
-        return texts, ids, metadata
-    if path.suffix != ".jsonl":
-        raise InvalidInputError(
-            f"Cannot read corpus {path}: use a .txt (one document per line) or .jsonl file."
-        )
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{path}:{number} is not valid JSON ({exc}).") from exc
-            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                raise InvalidInputError(
-                    f"{path}:{number} has no string field {text_field!r}; pass --text-field to name it."
-                )
-            key = id_field or ("_id" if "_id" in record else None)
-            if key is not None and key not in record:
-                raise InvalidInputError(f"{path}:{number} has no id field {key!r}; check --id-field.")
-            text = record[text_field]
-            if "_id" in record and record.get("title"):  # BEIR: the title is part of the document
-                text = f"{record['title']} {text}"
-            texts.append(text)
-            ids.append(record[key] if key is not None else len(ids))
-            rest = {k: v for k, v in record.items() if k not in (text_field, key)}
-            metadata.append(rest or None)
-            if limit is not None and len(texts) >= limit:
-                break
-    return texts, ids, metadata
 
 
 def run_build(args: argparse.Namespace) -> int:

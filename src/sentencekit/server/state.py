@@ -80,7 +80,7 @@ def load_index(spec: Any, model: Any) -> LoadedIndex:
     if path.is_dir():
         return LoadedIndex(Index.load(path), source=str(path))
     if path.suffix in CORPUS_SUFFIXES and path.is_file():
-        from sentencekit.cli.index import read_corpus
+        from sentencekit.corpus_files import read_corpus
 
         texts, ids, metadata = read_corpus(path)
         logger.info("Embedding %d documents of %s for the index", len(texts), path)
