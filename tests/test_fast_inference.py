@@ -416,6 +416,31 @@ def test_onnx_encoder_hands_over_to_torch_when_weights_change(
 
 
 @needs_onnx
+def test_a_fused_optimizer_step_is_seen_as_a_weight_change(
+    exported_folder: Path, texts: list[str], torch_embeddings: np.ndarray
+) -> None:
+    # fused AdamW writes the weights without bumping their in-place version: a user's own loop with it
+    model = SentenceTransformer(str(exported_folder), device="cpu")
+    before = model.encode(texts, batch_size=4)
+    assert float(np.abs(before - torch_embeddings).max()) <= 1e-5
+    parameters = list(model.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=1e-2, fused=True)
+    versions = [p._version for p in parameters]
+    for p in parameters:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    assert [p._version for p in parameters] == versions  # why the version alone is not enough
+    after = model.encode(texts, batch_size=4)
+    with torch.inference_mode():
+        assert not model[0].uses_session()
+    expected = model[0].auto_model  # the torch encoder holds the stepped weights
+    reference = SentenceTransformer(str(exported_folder), device="cpu", backend="torch")
+    reference[0].auto_model.load_state_dict(expected.state_dict())
+    np.testing.assert_allclose(after, reference.encode(texts, batch_size=4), atol=1e-6)
+    assert float(np.abs(after - before).max()) > 1e-3
+
+
+@needs_onnx
 def test_onnx_models_deep_copy_and_pickle(exported_folder: Path, texts: list[str]) -> None:
     import copy
     import pickle

@@ -140,6 +140,45 @@ def test_gradient_clipping_bounds_the_update(tiny_folder):
     assert _sgd_step_size(tiny_folder, 0.01) == pytest.approx(0.01, rel=1e-3)
 
 
+def _fit_adamw(tiny_folder, optimizer_params: dict) -> tuple[dict, torch.optim.Optimizer]:
+    model = tiny_bi_model(tiny_folder, dropout=False)
+    seen: list[torch.optim.Optimizer] = []
+
+    class Spy(torch.optim.AdamW):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            seen.append(self)
+
+    loader = DataLoader(_examples(16), batch_size=4)
+    model.fit(
+        [(loader, CosineSimilarityLoss(model))],
+        epochs=2,
+        warmup_steps=2,
+        optimizer_class=Spy,
+        optimizer_params={"lr": 1e-2, **optimizer_params},
+        show_progress_bar=False,
+    )
+    return weights(model), seen[0]
+
+
+def test_adamw_uses_the_fused_kernel_with_the_same_result(tiny_folder):
+    from sentencekit.training.loop import optimizer_options
+
+    params = [{"params": [torch.nn.Parameter(torch.zeros(2))]}]
+    assert optimizer_options(torch.optim.AdamW, {"lr": 1e-3}, params) == {"lr": 1e-3, "fused": True}
+    assert optimizer_options(torch.optim.AdamW, {"foreach": False}, params) == {"foreach": False}
+    assert optimizer_options(torch.optim.SGD, {"lr": 1.0}, params) == {"lr": 1.0}
+    assert optimizer_options(torch.optim.AdamW, {}, [{"params": []}]) == {}
+
+    # a subclass (like the Spy) is not fused by default: only Adam and AdamW themselves are
+    fused, fused_optimizer = _fit_adamw(tiny_folder, {"fused": True})
+    loop, loop_optimizer = _fit_adamw(tiny_folder, {"foreach": False})
+    assert fused_optimizer.defaults["fused"] and not loop_optimizer.defaults["fused"]
+    start = weights(tiny_bi_model(tiny_folder))
+    assert max_difference(fused, start) > 1e-2  # 8 steps at lr 1e-2 moved the weights
+    assert max_difference(fused, loop) < 1e-5
+
+
 # --- fit() ------------------------------------------------------------------------------------------------
 
 

@@ -105,9 +105,32 @@ def open_session(path: Path, provider: str = _CPU) -> Any:
         ) from exc
 
 
-def weights_state(model: torch.nn.Module) -> tuple[tuple[int, int, int], ...]:
-    """Identity, in-place version and storage of every parameter: changes whenever the weights can have."""
-    return tuple((id(p), p._version, p.data_ptr()) for p in model.parameters())
+# Attribute counting the optimizer steps that updated a parameter. Fused optimizer kernels (torch.optim.AdamW
+# with fused=True, the training loop's default) write the weights without bumping their in-place version.
+_STEPS_ATTRIBUTE = "_sentencekit_optimizer_steps"
+_step_hook: Any = None
+
+
+def _count_optimizer_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            setattr(parameter, _STEPS_ATTRIBUTE, getattr(parameter, _STEPS_ATTRIBUTE, 0) + 1)
+
+
+def weights_state(model: torch.nn.Module) -> tuple[tuple[int, int, int, int], ...]:
+    """Identity, in-place version, storage and optimizer steps of every parameter.
+
+    Changes whenever the weights can have: in-place writes bump the version, and a global optimizer hook
+    (installed on first use) counts the steps of optimizers that write without bumping it (fused kernels).
+    """
+    global _step_hook
+    if _step_hook is None:
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+
+        _step_hook = register_optimizer_step_post_hook(_count_optimizer_step)
+    return tuple(
+        (id(p), p._version, p.data_ptr(), getattr(p, _STEPS_ATTRIBUTE, 0)) for p in model.parameters()
+    )
 
 
 class OnnxTransformer(Transformer):
@@ -134,7 +157,7 @@ class OnnxTransformer(Transformer):
     _provider: str
     _onnx_inputs: list[str]
     _onnx_sha256: str | None
-    _weights: tuple[tuple[int, int, int], ...]
+    _weights: tuple[tuple[int, int, int, int], ...]
     _stale: bool
 
     @classmethod
