@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/scifact_rerank.py --cross-encoder results/minilm-stsb-cross-encoder \
-        [--top-k 100] [--queries N] [--output results/scifact_rerank.json]
+        [--top-k 100] [--queries N] [--max-length N] [--output results/scifact_rerank.json]
 
 The bi-encoder embeds the 5,183 abstracts (title + text) and the 300 test claims; each claim's top-k
 abstracts by cosine similarity form the "before" ranking, and ``retrieve_and_rerank`` rescores the same
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=100)
     parser.add_argument("--queries", type=int, help="the first N test queries only (a quick check)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, help="cross-encoder max_length (default: the model's own)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "results" / "scifact_minilm")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
@@ -88,7 +89,7 @@ def main() -> None:
         for row_values, row_columns in zip(values.tolist(), columns.tolist(), strict=True)
     ]
     # after: the same candidates rescored by the cross-encoder
-    cross_encoder = CrossEncoder(args.cross_encoder, device="cpu")
+    cross_encoder = CrossEncoder(args.cross_encoder, max_length=args.max_length, device="cpu")
     start = time.perf_counter()
     hits = retrieve_and_rerank(
         [queries[q] for q in query_ids],
@@ -108,6 +109,7 @@ def main() -> None:
         "cross_encoder_scores": cross_encoder.score_description,
         "queries": len(query_ids),
         "top_k": args.top_k,
+        "max_length": cross_encoder.max_length,
         "before": evaluator.compute_metrics(before),
         "after": evaluator.compute_metrics(after),
         "rerank_seconds": rerank_seconds,

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/train_stsb.py --loss cosent|cosine|matryoshka [--limit N] [--test-limit N]
         [--epochs 1] [--batch-size 16] [--warmup-ratio 0.1] [--lr 2e-5] [--seed 42]
-        [--only both|ours|reference] [--reference-api auto|old_fit|fit]
+        [--only both|ours|reference] [--reference-api auto|old_fit|fit] [--reference-first]
         [--output results/train_stsb_cosent.json]
 
 Both sides train the same base weights on the same rows in the same order (one DataLoader each, shuffled by a
@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("--loss", choices=("cosent", "cosine", "matryoshka"), default="cosent")
     add_common_arguments(parser, epochs=1)
     parser.add_argument("--reference-api", choices=("auto", "old_fit", "fit"), default="auto")
+    parser.add_argument(
+        "--reference-first", action="store_true", help="train the reference first (default: ours first)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -111,6 +114,9 @@ def main() -> None:
     )
     del base
     sides = ["ours", "reference"] if args.only == "both" else [args.only]
+    if args.reference_first:
+        sides.reverse()
+    result["order"] = sides
     trained = {}
     for side in sides:
         result[side] = {}
