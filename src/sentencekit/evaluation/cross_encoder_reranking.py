@@ -100,9 +100,8 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
         metrics_module = require("sklearn.metrics", extra="eval", purpose=type(self).__name__)
         self.log_start(epoch, steps, f" ({len(self.samples)} queries)")
         pairs: list[tuple[str, str]] = []
-        plans: list[
-            list[int] | None
-        ] = []  # per sample: relevance of its candidates, None when none is relevant
+        # per sample: relevance of its candidates and its number of positives, None when none is relevant
+        plans: list[tuple[list[int], int] | None] = []
         base: list[tuple[float, float, float]] = []
         for sample in self.samples:
             positives = _as_list(sample["positive"])
@@ -121,7 +120,7 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
             if not any(relevant):
                 plans.append(None)
                 continue
-            plans.append(relevant)
+            plans.append((relevant, len(positives)))
             pairs.extend((sample["query"], doc) for doc in candidates)
 
         scores = np.asarray(
@@ -140,8 +139,10 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
             if plan is None:
                 per_sample.append((0.0, 0.0, 0.0))
                 continue
-            per_sample.append(self._metrics(plan, scores[start : start + len(plan)], metrics_module))
-            start += len(plan)
+            relevant, positives_count = plan
+            chunk = scores[start : start + len(relevant)]
+            per_sample.append(self._metrics(relevant, chunk, positives_count, metrics_module))
+            start += len(relevant)
 
         means = np.mean(per_sample, axis=0) if per_sample else np.full(3, np.nan)
         metrics = {"map": means[2], f"mrr@{self.at_k}": means[0], f"ndcg@{self.at_k}": means[1]}
@@ -162,26 +163,35 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
     def _base_metrics(
         self, documents: list[str], positives: list[str], metrics_module: Any
     ) -> tuple[float, float, float]:
-        """MRR, nDCG and AP of the given order, missed positives counted below the last document."""
+        """MRR, nDCG and AP of the first stage's own order (best first)."""
         relevant = [int(doc in positives) for doc in documents]
-        if not any(relevant):
-            return 0.0, 0.0, 0.0
-        relevant += [1] * (len(positives) - sum(relevant))
-        return self._metrics(relevant, np.arange(len(relevant), 0, -1, dtype=float), metrics_module)
+        ranks = np.arange(len(relevant), 0, -1, dtype=float)
+        return self._metrics(relevant, ranks, len(positives), metrics_module)
 
     def _metrics(
-        self, relevant: list[int], scores: np.ndarray, metrics_module: Any
+        self, relevant: list[int], scores: np.ndarray, positives_count: int, metrics_module: Any
     ) -> tuple[float, float, float]:
-        """(MRR@k, nDCG@k, average precision) of one candidate list."""
+        """(MRR@k, nDCG@k, average precision) of one candidate list.
+
+        Positives missing from the list still count: nDCG is divided by the ideal gain of all
+        ``positives_count`` positives (up to k), and AP is scaled by the share of positives present.
+        A list without any relevant candidate scores 0.
+        """
         truth = np.asarray(relevant)
+        present = int(truth.sum())
+        if present == 0:
+            return 0.0, 0.0, 0.0
+        positives_count = max(positives_count, present)
         order = np.argsort(-scores, kind="stable")[: self.at_k]
         hits = np.flatnonzero(truth[order])
         mrr = 1.0 / (hits[0] + 1) if len(hits) else 0.0
         if len(truth) > 1:
-            ndcg = float(metrics_module.ndcg_score([truth], [scores], k=self.at_k))
-        else:  # sklearn refuses a single document; its ranking is perfect when it is relevant
-            ndcg = float(truth[0])
-        return mrr, ndcg, float(metrics_module.average_precision_score(truth, scores))
+            gain = float(metrics_module.dcg_score([truth], [scores], k=self.at_k))
+        else:  # sklearn refuses a single document; it sits at rank 1
+            gain = float(truth[0])
+        ideal = float(np.sum(1.0 / np.log2(np.arange(2, min(positives_count, self.at_k) + 2))))
+        precision = float(metrics_module.average_precision_score(truth, scores))
+        return mrr, gain / ideal, precision * present / positives_count
 
     def get_config_dict(self) -> dict[str, Any]:
         """``at_k`` and ``always_rerank_positives``."""
