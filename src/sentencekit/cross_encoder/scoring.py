@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 
 from sentencekit.encoding.batching import length_sorted_batches, pad_token_ids, split_for_workers
 from sentencekit.encoding.parallel import run_batches
+from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 
-__all__ = ["ScorePlan", "TokenizedPairs", "score_pairs", "tokenize_pairs"]
+__all__ = ["ScorePlan", "score_pairs", "tokenize_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +33,9 @@ class ScorePlan:
     show_progress_bar: bool = False
 
 
-@dataclass(frozen=True)
-class TokenizedPairs:
-    """Unpadded token ids of text pairs (``[CLS] a [SEP] b [SEP]`` or the model's own template)."""
-
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]] | None
-    num_truncated: int
-
-
 def tokenize_pairs(
     tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int, with_token_types: bool
-) -> TokenizedPairs:
+) -> TokenizedTexts:
     """Tokenize pairs as the reference does (``truncation="longest_first"``), without padding.
 
     Args:
@@ -52,18 +44,19 @@ def tokenize_pairs(
         max_length: Most tokens per pair, special tokens included; the longer text is cut first.
         with_token_types: Also return segment ids (for models that take ``token_type_ids``).
     """
-    enc = tokenizer(
-        [first for first, _ in pairs],
-        [second for _, second in pairs],
-        truncation="longest_first",
-        max_length=max_length,
-        return_attention_mask=False,
-        return_token_type_ids=with_token_types,
-    )
-    encodings = getattr(enc, "encodings", None) or []
-    num_truncated = sum(1 for e in encodings if e.overflowing)
-    types = enc.get("token_type_ids") if with_token_types else None
-    return TokenizedPairs(enc["input_ids"], types, num_truncated)
+
+    def call(start: int, stop: int) -> Any:
+        chunk = pairs[start:stop]
+        return tokenizer(
+            [first for first, _ in chunk],
+            [second for _, second in chunk],
+            truncation="longest_first",
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=with_token_types,
+        )
+
+    return tokenize_in_chunks(call, len(pairs), with_token_types)
 
 
 def score_pairs(
@@ -87,7 +80,7 @@ def score_pairs(
             len(distinct),
             plan.max_length,
         )
-    lengths = [len(ids) for ids in tokenized.input_ids]
+    lengths = tokenized.lengths()
     budget = plan.max_batch_tokens
     if budget is None:  # a scorer may know a better default (the ONNX Runtime one does)
         budget = getattr(model, "default_batch_tokens", None)

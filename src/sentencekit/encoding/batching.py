@@ -11,30 +11,33 @@ __all__ = ["length_sorted_batches", "pad_token_ids", "padding_ratio", "split_for
 
 
 def pad_token_ids(
-    input_ids: list[list[int]], token_type_ids: list[list[int]] | None, pad_id: int, left: bool
+    input_ids: Sequence[Sequence[int]],
+    token_type_ids: Sequence[Sequence[int]] | None,
+    pad_id: int,
+    left: bool,
 ) -> dict[str, torch.Tensor]:
-    """Pad token id lists into ``input_ids``, ``attention_mask`` (and ``token_type_ids``) tensors.
+    """Pad token id rows into ``input_ids``, ``attention_mask`` (and ``token_type_ids``) tensors.
 
     Args:
-        input_ids: One list of token ids per input, of any lengths.
+        input_ids: One row of token ids per input (lists or NumPy arrays), of any lengths.
         token_type_ids: The segment ids, parallel to ``input_ids``, or ``None`` when the model takes none.
         pad_id: The tokenizer's padding id.
         left: Pad on the left (decoder-style tokenizers) instead of the right.
 
     """
     width = max((len(ids) for ids in input_ids), default=0)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    types = torch.zeros_like(mask) if token_type_ids is not None else None
+    ids = np.full((len(input_ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(input_ids), width), dtype=np.int64)
+    types = np.zeros_like(mask) if token_type_ids is not None else None
     for row, seq in enumerate(input_ids):
         span = slice(width - len(seq), width) if left else slice(0, len(seq))
-        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        ids[row, span] = seq
         mask[row, span] = 1
         if types is not None and token_type_ids is not None:
-            types[row, span] = torch.tensor(token_type_ids[row], dtype=torch.long)
-    features = {"input_ids": ids, "attention_mask": mask}
+            types[row, span] = token_type_ids[row]
+    features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
     if types is not None:
-        features["token_type_ids"] = types
+        features["token_type_ids"] = torch.from_numpy(types)
     return features
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -59,13 +60,18 @@ def run_batches(
             return work(batch)
 
     pool = _pool(max(1, workers))
-    futures = [pool.submit(call, batch) for batch in batches]
+    # A future keeps its result alive: each is dropped once its batch is handed on, so that the results of
+    # a long call are not all held until its end.
+    pending = deque((batch, pool.submit(call, batch)) for batch in batches)
     try:
         with tqdm(total=len(batches), desc="Batches", disable=not show_progress_bar) as progress:
-            for batch, future in zip(batches, futures, strict=True):
+            while pending:
+                batch, future = pending.popleft()
                 items = future.result()
+                del future
                 progress.update(1)
                 yield batch, items
+                del items
     finally:  # an error or an abandoned generator: batches not started yet are dropped
-        for future in futures:
+        for _, future in pending:
             future.cancel()

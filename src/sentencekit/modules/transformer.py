@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from sentencekit.encoding.batching import pad_token_ids
+from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules.base import Features, Module, read_json, write_json
 
@@ -33,29 +35,6 @@ _V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "arc
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 # Encoder dtypes whose output is widened to fp32 before pooling.
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
-
-
-class TokenizedTexts:
-    """Unpadded token ids for a list of texts, ready to be sorted by length and collated into batches.
-
-    Attributes:
-        input_ids: One list of token ids per text.
-        token_type_ids: Segment ids per text when the tokenizer produces them, else ``None``.
-        num_truncated: How many texts were cut at ``max_seq_length``.
-    """
-
-    __slots__ = ("input_ids", "num_truncated", "token_type_ids")
-
-    def __init__(
-        self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None, num_truncated: int
-    ) -> None:
-        self.input_ids = input_ids
-        self.token_type_ids = token_type_ids
-        self.num_truncated = num_truncated
-
-    def lengths(self) -> list[int]:
-        """Token count of each text."""
-        return [len(ids) for ids in self.input_ids]
 
 
 class Transformer(Module):
@@ -155,21 +134,23 @@ class Transformer(Module):
 
     def tokenize_unpadded(self, texts: list[str]) -> TokenizedTexts:
         """Tokenize ``texts`` (truncating at ``max_seq_length``) without padding, counting truncations."""
-        if self.do_lower_case:
-            texts = [t.lower() for t in texts]
-        enc = self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=self.max_seq_length,
-            return_attention_mask=False,
-            return_token_type_ids="token_type_ids" in self._forward_inputs,
-        )
-        encodings = getattr(enc, "encodings", None) or []
-        num_truncated = sum(1 for e in encodings if e.overflowing)
-        type_ids = enc.get("token_type_ids") if "token_type_ids" in self._forward_inputs else None
-        return TokenizedTexts(enc["input_ids"], type_ids, num_truncated)
+        with_types = "token_type_ids" in self._forward_inputs
 
-    def collate(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None = None) -> Features:
+        def call(start: int, stop: int) -> Any:
+            chunk = texts[start:stop]
+            return self.tokenizer(
+                [t.lower() for t in chunk] if self.do_lower_case else chunk,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_attention_mask=False,
+                return_token_type_ids=with_types,
+            )
+
+        return tokenize_in_chunks(call, len(texts), with_types)
+
+    def collate(
+        self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None = None
+    ) -> Features:
         """Pad a batch of token id lists into tensors, on the tokenizer's padding side."""
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         left = self.tokenizer.padding_side == "left"
@@ -183,7 +164,7 @@ class Transformer(Module):
 
     def prompt_length(self, prompt: str) -> int:
         """Number of leading tokens a prompt occupies once prepended (its trailing special token excluded)."""
-        ids = self.tokenize_unpadded([prompt]).input_ids[0]
+        ids = self.tokenize_unpadded([prompt]).input_ids[0].tolist()
         if ids and ids[-1] in set(self.tokenizer.all_special_ids):
             return len(ids) - 1
         return len(ids)
