@@ -74,12 +74,16 @@ class ExportSource:
         input_names: Among ``input_ids``, ``attention_mask``, ``token_type_ids``, in the model's order.
         output: ``"last_hidden_state"`` (graph output ``token_embeddings``) or ``"logits"``.
         example: Builds a small padded batch of those inputs, used for tracing and for the parity check.
+        calibration: Builds real texts' inputs, one unpadded batch of one per text, from which int8 graphs
+            measure activation ranges (see :func:`~sentencekit.backends.onnx_quantize.quantize_per_token`);
+            ``None``: int8 graphs are made without.
     """
 
     model: nn.Module
     input_names: tuple[str, ...]
     output: str
     example: Callable[[], dict[str, Tensor]]
+    calibration: Callable[[], list[dict[str, Tensor]]] | None = None
 
     @classmethod
     def of_transformer(cls, transformer: Transformer) -> ExportSource:
@@ -90,7 +94,13 @@ class ExportSource:
             types = [[0] * len(r) for r in rows] if "token_type_ids" in transformer.forward_inputs else None
             return transformer.collate(rows, types)
 
-        return cls(transformer.auto_model, tuple(transformer.forward_inputs), "last_hidden_state", example)
+        def calibration() -> list[dict[str, Tensor]]:
+            from sentencekit.backends.probe import PROBE_TEXTS
+
+            return [transformer.tokenize([text]) for text in PROBE_TEXTS]
+
+        names = tuple(transformer.forward_inputs)
+        return cls(transformer.auto_model, names, "last_hidden_state", example, calibration)
 
     @property
     def graph_output(self) -> str:
@@ -310,7 +320,13 @@ def optimize_file(source: Path, path: Path, level: str) -> None:
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
-def quantize_file(source: Path, path: Path, config: str) -> None:
-    """Quantize ``source``'s MatMul weights to int8 per output channel, activations per token at run time."""
+def quantize_file(source: Path, path: Path, config: str, model: ExportSource | None = None) -> None:
+    """Quantize ``source``'s MatMul weights to int8 per output channel, activations per token at run time.
+
+    ``model``'s calibration texts, when it has them, set the smoothing of the feed-forward output projections.
+    """
+    feeds = []
+    if model is not None and model.calibration is not None:
+        feeds = [{name: value.numpy() for name, value in batch.items()} for batch in model.calibration()]
     with quiet_onnxruntime_tools():
-        quantize_per_token(source, path, reduce_range=QUANTIZATION_CONFIGS[config])
+        quantize_per_token(source, path, reduce_range=QUANTIZATION_CONFIGS[config], calibration=feeds)

@@ -69,7 +69,7 @@ EXPORT_FILE = "model.onnx"
 DEFAULT_FILE = "model_O2.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
 # Bumped when the export itself changes (exporter, fusions, quantized operators), so old files are redone.
-EXPORT_LAYOUT = "sentencekit-onnx/4"
+EXPORT_LAYOUT = "sentencekit-onnx/5"
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def _produce(
         elif recipe.kind == "optimize":
             _atomic(path, lambda tmp: optimize_file(start, tmp, recipe.option))
         else:
-            _atomic(path, lambda tmp: quantize_file(start, tmp, recipe.option))
+            _atomic(path, lambda tmp: quantize_file(start, tmp, recipe.option, source))
     sidecar = {"fingerprint": fingerprint, "layout": EXPORT_LAYOUT, "recipe": [recipe.kind, recipe.option]}
     path.with_name(path.name + SIDECAR_SUFFIX).write_text(
         json.dumps(sidecar, indent=2) + "\n", encoding="utf-8"

@@ -6,9 +6,15 @@ range, so one scale per batch wastes most of the 256 levels: on all-MiniLM-L6-v2
 a cosine of only 0.965 to its fp32 embedding. Here each row (token) gets its own range instead:
 
 * weights: int8, symmetric, one scale per output column (as ``quantize_dynamic(per_channel=True)``);
-* a MatMul whose input comes from a GELU: the input is shifted by the GELU's minimum (-0.17) so it is
-  never negative, and quantized to uint8 with one scale per row and zero point 0. The shift times the
-  weights' column sums is a constant, folded into the next bias;
+* a MatMul whose input comes from a GELU (a feed-forward output projection), when calibration inputs are
+  given: smoothed as in SmoothQuant. Channel ``j`` of the GELU output is divided by
+  ``s_j = range_j ** 0.5 / weight_range_j ** 0.5`` (``range_j``: its largest ``|value|`` on the calibration
+  inputs) and row ``j`` of the weight multiplied by it, so the product is unchanged while the channels'
+  ranges move closer together; the result is quantized per row as below (asymmetric). On
+  all-mpnet-base-v2 this lifts the worst STSb sentence from cosine 0.966 to 0.991 for ~10% more time;
+* without calibration, a MatMul whose input comes from a GELU: the input is shifted by the GELU's minimum
+  (-0.17) so it is never negative, and quantized to uint8 with one scale per row and zero point 0. The
+  shift times the weights' column sums is a constant, folded into the next bias;
 * any other MatMul with constant weights: asymmetric uint8 per row (min and max of the row). The row's zero
   point times the weights' column sums is subtracted from the product;
 * fused ``Attention`` nodes (query, key and value projections in one operator): ONNX Runtime's ``QAttention``
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,7 @@ import numpy as np
 
 from sentencekit._optional import require
 
-__all__ = ["quantize_per_token"]
+__all__ = ["SMOOTHING_ALPHA", "quantize_per_token"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +52,9 @@ _GELU_OPS = frozenset({"Gelu", "BiasGelu", "FastGelu"})
 _BIAS_INPUT = {"SkipLayerNormalization": 4, "BiasGelu": 1}
 # Keeps a row of zeros from dividing by zero; any positive scale gives them back as zeros.
 _MIN_SCALE = 1e-8
+# SmoothQuant's migration strength: how much of an activation channel's range moves into the weights
+# (all-mpnet-base-v2's worst STSb sentence: 0.9914 at 0.4, 0.9909 at 0.5, 0.9885 at 0.6, 0.9677 at 0.8).
+SMOOTHING_ALPHA = 0.5
 
 
 @dataclass
@@ -84,7 +94,12 @@ class _Quantized:
     zero_point: str | None
 
 
-def quantize_per_token(source: Path, path: Path, reduce_range: bool = False) -> None:
+def quantize_per_token(
+    source: Path,
+    path: Path,
+    reduce_range: bool = False,
+    calibration: Sequence[dict[str, np.ndarray]] = (),
+) -> None:
     """Write ``source`` with int8 weights and per-token dynamic activation quantization to ``path``.
 
     Args:
@@ -92,9 +107,12 @@ def quantize_per_token(source: Path, path: Path, reduce_range: bool = False) -> 
         path: Where to write the quantized graph.
         reduce_range: Keep weights to 7 bits (CPUs without VNNI multiply u8 x s8 pairs into int16, which can
             saturate with 8-bit weights).
+        calibration: Inputs of ``source`` (one feed dict per text, unpadded) that measure each GELU output
+            channel's range, for smoothing the feed-forward output projections; none: no smoothing.
     """
     onnx = require("onnx", extra="onnx", purpose="quantizing an ONNX model")
     model = onnx.load(str(source))
+    ranges = _gelu_channel_ranges(model, calibration) if calibration else {}
     if any(node.op_type == "Attention" for node in model.graph.node):
         model = _quantize_attention(model, reduce_range)
     graph = _index(model)
@@ -105,11 +123,24 @@ def quantize_per_token(source: Path, path: Path, reduce_range: bool = False) -> 
         if weight is None:
             graph.nodes.append(node)
             continue
-        shifted = _input_is_gelu(graph, node.input[0]) and _bias_slot(graph, node.output[0]) is not None
-        mode = "shifted" if shifted else "asymmetric"
+        smoothing = None
+        # smoothing changes the weight, so the input it divides must feed this MatMul alone
+        if node.input[0] in ranges and len(graph.consumers[node.input[0]]) == 1:
+            smoothing = _smoothing_factors(ranges[node.input[0]], weight)
+            weight = weight * smoothing[:, None]
+            mode = "smoothed"
+        elif _input_is_gelu(graph, node.input[0]) and _bias_slot(graph, node.output[0]) is not None:
+            mode = "shifted"
+        else:
+            mode = "asymmetric"
         key = (node.input[0], mode)
         if key not in quantized_inputs:
-            quantized_inputs[key] = _quantize_rows(graph, node.input[0], int(weight.shape[0]), mode)
+            width = int(weight.shape[0])
+            quantized_inputs[key] = (
+                _quantize_shifted(graph, node.input[0], width)
+                if mode == "shifted"
+                else _quantize_asymmetric(graph, node.input[0], width, smoothing)
+            )
         _replace_matmul(graph, node, weight, quantized_inputs[key], reduce_range)
         rewritten += 1
     del model.graph.node[:]
@@ -192,17 +223,73 @@ def _bias_slot(graph: _Graph, output: str) -> tuple[Any, int] | None:
     return user, index
 
 
-def _quantize_rows(graph: _Graph, name: str, width: int, mode: str) -> _Quantized:
-    """Nodes that turn activation ``name`` (..., width) into uint8 rows with a scale (and zero point) each."""
-    rows = graph.add("Reshape", [name, graph.constant(np.array([-1, width], np.int64), "rows")], "x2d")
-    if mode == "shifted":
-        shifted = graph.add("Add", [rows, graph.constant(np.array(_GELU_SHIFT, np.float32), "shift")], "xs")
-        high = graph.add("ReduceMax", [shifted], "hi", axes=[1], keepdims=1)
-        scale = graph.add("Div", [high, graph.constant(np.array(255.0, np.float32), "levels")], "s")
-        scale = graph.add("Max", [scale, graph.constant(np.array(_MIN_SCALE, np.float32), "eps")], "s")
-        flat = graph.add("Reshape", [scale, graph.constant(np.array([-1], np.int64), "flat")], "s1d")
-        values = graph.add("QuantizeLinear", [shifted, flat], "q", axis=0)
-        return _Quantized(values, scale, None)
+def _gelu_channel_ranges(model: Any, calibration: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Largest ``|value|`` of each channel of every GELU output that a constant-weight MatMul reads."""
+    onnx = require("onnx", extra="onnx", purpose="quantizing an ONNX model")
+    ort = require("onnxruntime", extra="onnx", purpose="quantizing an ONNX model")
+    graph = _index(model)
+    names = sorted(
+        {
+            node.input[0]
+            for node in model.graph.node
+            if _constant_weight(graph, node) is not None and _input_is_gelu(graph, node.input[0])
+        }
+    )
+    if not names:
+        return {}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for name in names:
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # outputs without shapes are fine here; no warnings
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+    ranges: dict[str, np.ndarray] = {}
+    for feeds in calibration:
+        outputs = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
+        for name, value in zip(names, outputs, strict=True):
+            peak = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
+            ranges[name] = np.maximum(ranges[name], peak) if name in ranges else peak
+    return ranges
+
+
+def _smoothing_factors(channel_range: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """SmoothQuant's per-channel factors: the activation is divided by them, the weight's rows multiplied."""
+    weight_range = np.abs(weight).max(axis=1)
+    floor = 1e-5  # a channel (or weight row) that is all zeros keeps factor ~1 instead of 0 or infinity
+    factors = np.maximum(channel_range, floor) ** SMOOTHING_ALPHA
+    factors = factors / np.maximum(weight_range, floor) ** (1 - SMOOTHING_ALPHA)
+    return np.asarray(factors, np.float32)
+
+
+def _as_rows(graph: _Graph, name: str, width: int) -> str:
+    return graph.add("Reshape", [name, graph.constant(np.array([-1, width], np.int64), "rows")], "x2d")
+
+
+def _quantize_shifted(graph: _Graph, name: str, width: int) -> _Quantized:
+    """A GELU output (>= -0.17) as uint8 rows of ``x + 0.17``, one scale per row, zero point 0."""
+    rows = _as_rows(graph, name, width)
+    shifted = graph.add("Add", [rows, graph.constant(np.array(_GELU_SHIFT, np.float32), "shift")], "xs")
+    high = graph.add("ReduceMax", [shifted], "hi", axes=[1], keepdims=1)
+    scale = graph.add("Div", [high, graph.constant(np.array(255.0, np.float32), "levels")], "s")
+    scale = graph.add("Max", [scale, graph.constant(np.array(_MIN_SCALE, np.float32), "eps")], "s")
+    flat = graph.add("Reshape", [scale, graph.constant(np.array([-1], np.int64), "flat")], "s1d")
+    values = graph.add("QuantizeLinear", [shifted, flat], "q", axis=0)
+    return _Quantized(values, scale, None)
+
+
+def _quantize_asymmetric(
+    graph: _Graph, name: str, width: int, smoothing: np.ndarray | None = None
+) -> _Quantized:
+    """Activation ``name`` (..., width) as uint8 rows from each row's own range (scale and zero point).
+
+    With ``smoothing``, each channel is first divided by its factor (the weights were multiplied by it).
+    """
+    rows = _as_rows(graph, name, width)
+    if smoothing is not None:
+        inverse = (1.0 / smoothing).astype(np.float32)
+        rows = graph.add("Mul", [rows, graph.constant(inverse, "inv_s")], "xsm")
     zero = graph.constant(np.array(0.0, np.float32), "zero")
     high = graph.add("Max", [graph.add("ReduceMax", [rows], "hi", axes=[1], keepdims=1), zero], "hi0")
     low = graph.add("Min", [graph.add("ReduceMin", [rows], "lo", axes=[1], keepdims=1), zero], "lo0")
