@@ -6,6 +6,7 @@ Examples::
     sentencekit models fetch all-MiniLM-L6-v2
     sentencekit models path all-MiniLM-L6-v2    # prints the local folder, downloading if needed
     sentencekit models verify all-MiniLM-L6-v2 --full
+    sentencekit models clean-onnx --dry-run     # ONNX exports in the cache that are no longer used
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     verify.add_argument("--full", action="store_true", help="hash every file, not only compare sizes")
     _add_cache_dir(verify)
     verify.set_defaults(handler=run_verify)
+
+    clean = commands.add_parser(
+        "clean-onnx",
+        help="delete cached ONNX exports that no longer match any export layout in use",
+        description="Delete folders of $SENTENCEKIT_HOME/onnx whose files were all written by an older "
+        "export layout (after an upgrade) or without a record. Model folders are never touched.",
+    )
+    clean.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    clean.set_defaults(handler=run_clean_onnx)
 
 
 def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
@@ -166,3 +176,17 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def run_clean_onnx(args: argparse.Namespace) -> int:
+    """Delete (or with ``--dry-run`` list) the stale ONNX export folders of the cache."""
+    from sentencekit.backends.onnx_cache import remove_stale_exports, stale_exports
+
+    found = stale_exports() if args.dry_run else remove_stale_exports()
+    verb = "would delete" if args.dry_run else "deleted"
+    for stale in found:
+        layouts = ", ".join(stale.layouts) or "none"
+        print(f"{verb} {stale.path} ({stale.size_bytes / 1e6:.1f} MB; layout {layouts})")
+    total = sum(stale.size_bytes for stale in found)
+    print(f"{verb} {len(found)} folder(s), {total / 1e6:.1f} MB")
+    return 0
