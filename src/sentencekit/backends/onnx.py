@@ -246,13 +246,8 @@ class OnnxTransformer(Transformer):
 
     @property
     def default_batch_tokens(self) -> int | None:
-        """Token budget per batch when the caller gives none: :data:`BATCH_TOKENS` with the CPU session.
-
-        Without the session, the torch encoder's budget.
-        """
-        if self._provider == _CPU and self._session_ready():
-            return BATCH_TOKENS
-        return super().default_batch_tokens
+        """Token budget per batch when the caller gives none: :data:`BATCH_TOKENS` on CPU, else none."""
+        return BATCH_TOKENS if self._provider == _CPU and self._session_ready() else None
 
     def forward(self, features: Features) -> Features:
         """Run the encoder; adds ``token_embeddings`` (fp32, on the device of ``input_ids``)."""

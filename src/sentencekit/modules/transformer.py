@@ -14,7 +14,7 @@ from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules.base import Features, Module, read_json, write_json
 
-__all__ = ["CPU_BATCH_TOKENS", "TokenizedTexts", "Transformer"]
+__all__ = ["TokenizedTexts", "Transformer"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +32,6 @@ _CONFIG_FILES = (
 _V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "architecture")
 # Architectures whose encoder must be loaded alone (AutoModel would build the whole seq2seq model).
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
-# Padded tokens per batch for torch on the CPU: on long texts, batches of 32 x 256 tokens spill out of cache.
-# all-MiniLM-L6-v2 on 300 SciFact abstracts (2-core Intel Xeon with AMX): fp32 10,407-10,549 tokens/s at
-# 4,096 against 8,901-9,415 with no budget, bf16 34,171-35,276 against 28,648-29,274; all-mpnet-base-v2 fp32
-# +14%. Short sentences (32 x ~14 tokens) stay under it, so their batches are cut by count as before.
-CPU_BATCH_TOKENS = 4096
 # Encoder dtypes whose output is widened to fp32 before pooling.
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -123,11 +118,8 @@ class Transformer(Module):
 
     @property
     def default_batch_tokens(self) -> int | None:
-        """Token budget per batch when ``encode`` gets no ``max_batch_tokens`` (``None``: count only).
-
-        :data:`CPU_BATCH_TOKENS` on the CPU, no budget elsewhere.
-        """
-        return CPU_BATCH_TOKENS if self.auto_model.device.type == "cpu" else None
+        """Token budget per batch when ``encode`` gets no ``max_batch_tokens`` (``None``: count only)."""
+        return None
 
     def get_word_embedding_dimension(self) -> int:
         """Width of the token embeddings this module outputs."""
