@@ -10,12 +10,11 @@ touched.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentencekit.backends.onnx_export import EXPORT_LAYOUT, SIDECAR_SUFFIX, onnx_cache_dir
+from sentencekit.backends.onnx_export import EXPORT_LAYOUT, onnx_cache_root, recorded_field
 
 __all__ = ["StaleExport", "remove_stale_exports", "stale_exports"]
 
@@ -29,26 +28,18 @@ class StaleExport:
     layouts: tuple[str, ...]  # the layouts its sidecars record ("none" for a file without one)
 
 
-def _layout(onnx_file: Path) -> str:
-    sidecar = onnx_file.with_name(onnx_file.name + SIDECAR_SUFFIX)
-    try:
-        return str(json.loads(sidecar.read_text(encoding="utf-8"))["layout"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "none"
-
-
 def stale_exports(root: Path | None = None) -> list[StaleExport]:
     """Cache folders none of whose ONNX files was written with the current export layout.
 
     Args:
         root: The ONNX cache (default: the one sentencekit writes to).
     """
-    root = root if root is not None else onnx_cache_dir("0" * 32).parent
+    root = root if root is not None else onnx_cache_root()
     if not root.is_dir():
         return []
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        layouts = sorted({_layout(f) for f in folder.glob("*.onnx")})
+        layouts = sorted({recorded_field(f, "layout") or "none" for f in folder.glob("*.onnx")})
         if EXPORT_LAYOUT in layouts:
             continue
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())

@@ -59,6 +59,8 @@ __all__ = [
     "find_or_export",
     "model_fingerprint",
     "normalize_file_name",
+    "onnx_cache_root",
+    "recorded_field",
 ]
 
 logger = logging.getLogger(__name__)
@@ -143,11 +145,16 @@ def model_fingerprint(source: ExportSource | Transformer) -> str:
     return digest.hexdigest()
 
 
-def onnx_cache_dir(fingerprint: str) -> Path:
-    """Where files go for models whose folder sentencekit must not write to."""
+def onnx_cache_root() -> Path:
+    """The folder holding one sub-folder of exports per model fingerprint (see :func:`onnx_cache_dir`)."""
     from sentencekit.packaged import default_cache_dir
 
-    return default_cache_dir().parent / "onnx" / fingerprint[:32]
+    return default_cache_dir().parent / "onnx"
+
+
+def onnx_cache_dir(fingerprint: str) -> Path:
+    """Where files go for models whose folder sentencekit must not write to."""
+    return onnx_cache_root() / fingerprint[:32]
 
 
 def _may_write(folder: Path) -> bool:
@@ -163,12 +170,17 @@ def _may_write(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def _recorded_fingerprint(path: Path) -> str | None:
+def recorded_field(path: Path, key: str) -> str | None:
+    """Field ``key`` of the sidecar sentencekit wrote beside ONNX file ``path``; ``None`` without one."""
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     try:
-        return str(json.loads(sidecar.read_text(encoding="utf-8"))["fingerprint"])
+        return str(json.loads(sidecar.read_text(encoding="utf-8"))[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _recorded_fingerprint(path: Path) -> str | None:
+    return recorded_field(path, "fingerprint")
 
 
 def find_or_export(

@@ -11,7 +11,8 @@ a cosine of only 0.965 to its fp32 embedding. Here each row (token) gets its own
   ``s_j = range_j ** 0.5 / weight_range_j ** 0.5`` (``range_j``: its largest ``|value|`` on the calibration
   inputs) and row ``j`` of the weight multiplied by it, so the product is unchanged while the channels'
   ranges move closer together; the result is quantized per row as below (asymmetric). On
-  all-mpnet-base-v2 this lifts the worst STSb sentence from cosine 0.966 to 0.991 for ~10% more time;
+  all-mpnet-base-v2 this lifts the worst STSb sentence from cosine 0.966 to 0.991, with no speed change
+  beyond run-to-run noise in ``benchmarks/inference_speed.py``;
 * without calibration, a MatMul whose input comes from a GELU: the input is shifted by the GELU's minimum
   (-0.17) so it is never negative, and quantized to uint8 with one scale per row and zero point 0. The
   shift times the weights' column sums is a constant, folded into the next bias;
