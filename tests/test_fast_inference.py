@@ -90,6 +90,57 @@ def test_bf16_encoder_returns_fp32_close_to_fp32(
     assert _min_cosine(emb, torch_embeddings) >= 0.98
 
 
+def _forward_rows(
+    model: SentenceTransformer, texts: list[str], **encode_kwargs: object
+) -> list[tuple[int, int]]:
+    """The (rows, width) of every batch the encoder ran while encoding ``texts``."""
+    shapes: list[tuple[int, int]] = []
+    hook = model.transformer.auto_model.register_forward_hook(
+        lambda _module, _args, kwargs, _out: shapes.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        model.encode(texts, **encode_kwargs)
+    finally:
+        hook.remove()
+    return shapes
+
+
+def test_half_encoder_on_cpu_takes_large_token_budget_batches(tiny_hf_folder: Path) -> None:
+    from sentencekit.modules.transformer import HALF_CPU_BATCH_SIZE, HALF_CPU_BATCH_TOKENS
+
+    many = [f"a {i}" + " b" * (i % 3) for i in range(600)]  # a few tokens each
+    long = ["long " * 200 + str(i) for i in range(40)]
+    half = SentenceTransformer(
+        str(tiny_hf_folder), device="cpu", model_kwargs={"torch_dtype": torch.bfloat16}
+    )
+    assert (half[0].default_batch_size, half[0].default_batch_tokens) == (
+        HALF_CPU_BATCH_SIZE,
+        HALF_CPU_BATCH_TOKENS,
+    )
+    shapes = _forward_rows(half, many)
+    assert max(rows for rows, _ in shapes) == HALF_CPU_BATCH_SIZE  # short texts: the row limit binds
+    assert sum(rows for rows, _ in shapes) == len(many)
+    shapes = _forward_rows(half, long)
+    assert all(rows * width <= HALF_CPU_BATCH_TOKENS for rows, width in shapes)  # long ones: the budget
+    assert max(rows for rows, _ in shapes) > 1
+    assert max(rows for rows, _ in _forward_rows(half, many, batch_size=32)) == 32  # a given size wins
+    assert _forward_rows(half, long, max_batch_tokens=100_000)[0][0] == 40  # and a given budget
+
+    full = SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch")
+    assert (full[0].default_batch_size, full[0].default_batch_tokens) == (32, None)
+    assert max(rows for rows, _ in _forward_rows(full, many)) == 32  # fp32 keeps the reference's 32
+    same = np.abs(half.encode(many[:64]) - half.encode(many[:64], batch_size=1)).max()
+    assert same < 0.02  # the batch plan moves bf16 results only by bf16 rounding
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "32"])
+def test_encode_rejects_a_bad_batch_size(tiny_hf_folder: Path, bad: object) -> None:
+    model = SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer or None"):
+        model.encode(["a"], batch_size=bad)  # type: ignore[arg-type]
+
+
 # --- ONNX Runtime -----------------------------------------------------------------------------------------
 
 
@@ -513,10 +564,9 @@ def test_auto_picks_the_fastest_close_path(
 ) -> None:
     from sentencekit.backends import cpu, probe
 
-    def machine(int8: bool, bf16: bool) -> None:
-        info = cpu.CpuInfo(
-            physical_cores=2, native_bf16=bf16, int8_dot=int8, flags=frozenset({"avx512_vnni"})
-        )
+    def machine(int8: bool, bf16: bool, amx: bool = False) -> None:
+        flags = frozenset({"avx512_vnni", *(["amx_bf16", "amx_int8"] if amx else [])})
+        info = cpu.CpuInfo(physical_cores=2, native_bf16=bf16, int8_dot=int8, flags=flags)
         monkeypatch.setattr(probe, "cpu_info", lambda: info)
 
     machine(int8=True, bf16=True)
@@ -533,6 +583,11 @@ def test_auto_picks_the_fastest_close_path(
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("torch", "torch bf16")
     assert _min_cosine(model.encode(texts, batch_size=4), torch_embeddings) >= 0.98
+
+    machine(int8=True, bf16=True, amx=True)  # AMX: bf16 is tried first, as it was the faster there
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
+    assert (model.backend, model.inference_path) == ("torch", "torch bf16")
+    assert model[0].default_batch_size == 256  # with its own batch plan
 
     machine(int8=True, bf16=True)
     monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # nothing approximate is close enough

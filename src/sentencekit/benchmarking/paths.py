@@ -5,9 +5,11 @@ path                       what runs
 =========================  ==========================================================================
 ``reference fp32``         sentence-transformers, as loaded by default (needs it installed)
 ``reference bf16``         sentence-transformers with ``model_kwargs={"torch_dtype": torch.bfloat16}``
+``reference bf16 b128``    the same with 128 texts per batch: what larger batches alone give the reference
 ``sentencekit default``    sentencekit's default: the fastest exact path (ONNX fp32 with the onnx extra)
 ``sentencekit torch fp32`` sentencekit with ``backend="torch"``
 ``sentencekit torch bf16`` sentencekit with a bf16 encoder
+``sentencekit onnx int8``  sentencekit's int8 ONNX graph for this CPU (``backend="onnx"``), needs the extra
 ``sentencekit auto``       ``backend="auto"``: the fastest path within cosine 0.98 of fp32 on this CPU
 =========================  ==========================================================================
 
@@ -31,6 +33,7 @@ __all__ = [
     "PathSpec",
     "REFERENCE_FP32",
     "SENTENCEKIT_FP32",
+    "batch_label",
     "load_path",
     "reference_available",
     "select_paths",
@@ -38,6 +41,8 @@ __all__ = [
 
 REFERENCE_FP32 = "reference fp32"
 SENTENCEKIT_FP32 = "sentencekit torch fp32"
+# sentence-transformers' encode default
+REFERENCE_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -49,20 +54,26 @@ class PathSpec:
         reference: Whether sentence-transformers runs it (the path is skipped when that is not installed).
         backend: sentencekit's ``backend`` argument (``None``: its default); unused by reference paths.
         bf16: Load the encoder in bfloat16.
+        batch_size: Texts per batch for this path whatever the run's setting (``None``: the run's).
+        int8: Run the int8 ONNX graph made for this CPU (``model_qint8_<cpu>.onnx``).
     """
 
     name: str
     reference: bool
     backend: str | None = None
     bf16: bool = False
+    batch_size: int | None = None
+    int8: bool = False
 
 
 _SPECS = (
     PathSpec(REFERENCE_FP32, reference=True),
     PathSpec("reference bf16", reference=True, bf16=True),
+    PathSpec("reference bf16 b128", reference=True, bf16=True, batch_size=128),
     PathSpec("sentencekit default", reference=False),
     PathSpec(SENTENCEKIT_FP32, reference=False, backend="torch"),
     PathSpec("sentencekit torch bf16", reference=False, bf16=True),
+    PathSpec("sentencekit onnx int8", reference=False, backend="onnx", int8=True),
     PathSpec("sentencekit auto", reference=False, backend="auto"),
 )
 PATH_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
@@ -73,6 +84,13 @@ def reference_available() -> bool:
     """Whether sentence-transformers can be imported (checked without importing it)."""
     try:
         return importlib.util.find_spec("sentence_transformers") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _onnx_installed() -> bool:
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
     except (ImportError, ValueError):
         return False
 
@@ -111,14 +129,28 @@ def select_paths(
                 )
             wanted.add(key)
     else:
-        wanted = {spec.name for spec in _SPECS if with_reference or not spec.reference}
+        onnx = _onnx_installed()
+        wanted = {
+            spec.name for spec in _SPECS if (with_reference or not spec.reference) and (onnx or not spec.int8)
+        }
     baseline = REFERENCE_FP32 if with_reference else SENTENCEKIT_FP32
     wanted.add(baseline)
     return [spec for spec in _SPECS if spec.name in wanted], baseline
 
 
-def load_path(spec: PathSpec, folder: str, batch_size: int) -> tuple[Callable[[list[str]], Any], str]:
+def batch_label(spec: PathSpec, batch_size: int | None) -> str:
+    """How ``spec`` batches its texts in a run with ``batch_size``: a count, or sentencekit's own plan."""
+    chosen = spec.batch_size or batch_size
+    if chosen is not None:
+        return str(chosen)
+    return str(REFERENCE_BATCH_SIZE) if spec.reference else "path plan"
+
+
+def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Callable[[list[str]], Any], str]:
     """Load ``spec``'s model from ``folder`` on the CPU.
+
+    ``batch_size`` ``None`` gives each library its default: 32 for sentence-transformers, the inference
+    path's own plan for sentencekit. ``spec.batch_size`` wins over it.
 
     Returns:
         ``(encode, inference_path)``: ``encode(texts)`` returns fp32 numpy embeddings, one row per text;
@@ -126,7 +158,11 @@ def load_path(spec: PathSpec, folder: str, batch_size: int) -> tuple[Callable[[l
     """
     import torch
 
-    model_kwargs = {"torch_dtype": torch.bfloat16} if spec.bf16 else None
+    model_kwargs: dict[str, Any] | None = {"torch_dtype": torch.bfloat16} if spec.bf16 else None
+    if spec.int8:
+        from sentencekit.backends.cpu import cpu_info
+
+        model_kwargs = {"file_name": f"model_qint8_{cpu_info().quantization_config}.onnx"}
     model: Any
     if spec.reference:
         import sentence_transformers
@@ -138,9 +174,12 @@ def load_path(spec: PathSpec, folder: str, batch_size: int) -> tuple[Callable[[l
 
         model = SentenceTransformer(folder, device="cpu", backend=spec.backend, model_kwargs=model_kwargs)
         inference_path = str(getattr(model, "inference_path", spec.backend or "default"))
+    chosen = spec.batch_size or batch_size
+    if spec.reference and chosen is None:
+        chosen = REFERENCE_BATCH_SIZE
 
     def encode(texts: list[str]) -> Any:
-        embeddings = model.encode(texts, batch_size=batch_size, convert_to_tensor=True)
+        embeddings = model.encode(texts, batch_size=chosen, convert_to_tensor=True)
         return embeddings.float().cpu().numpy()
 
     return encode, inference_path

@@ -27,6 +27,13 @@ def baseline_note(report: dict[str, Any]) -> str:
     return f"ratio, max|diff|, min cos: against {report['baseline']} (the reference was left out)"
 
 
+def batch_note(report: dict[str, Any]) -> str:
+    """How the run batched its texts: one count for every path, or each library's default."""
+    if report.get("batch_size") is not None:
+        return f"batch {report['batch_size']}"
+    return "batches: each library's default (the reference's 32; sentencekit's path plan)"
+
+
 def _cell(value: Any, spec: str, width: int) -> str:
     return f"{'n/a':>{width}s}" if value is None else f"{value:{width}{spec}}"
 
@@ -34,10 +41,12 @@ def _cell(value: Any, spec: str, width: int) -> str:
 def format_tables(report: dict[str, Any]) -> str:
     """One table per text set: speed, ratio, agreement with the baseline, Spearman and peak RSS."""
     lines = [baseline_note(report)]
+    for name, info in report.get("paths", {}).items():
+        lines.append(f"  {name:24s} runs {info['inference_path']}, batch {info.get('batch', '?')}")
     for label, data in report["datasets"].items():
         lines += [
             "",
-            f"{label}: {data['texts']} texts, {data['tokens']} tokens, batch {report['batch_size']}",
+            f"{label}: {data['texts']} texts, {data['tokens']} tokens, {batch_note(report)}",
             f"{'path':24s} {'tok/s':>8s} {'sent/s':>8s} {'ratio':>6s} {'max|diff|':>10s} {'min cos':>9s} "
             f"{'Spearman':>9s} {'peak MiB':>9s} {'+MiB':>7s}",
         ]
@@ -108,8 +117,6 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{label}\n{data['texts']} texts, {data['tokens']} tokens", fontsize=9)
         ax.set_xlabel("tokens/s (best run)")
         ax.tick_params(labelsize=8)
-    figure.suptitle(
-        f"{report['model']}, batch {report['batch_size']}; ratio vs {report['baseline']}", fontsize=10
-    )
+    figure.suptitle(f"{report['model']}, {batch_note(report)}; ratio vs {report['baseline']}", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

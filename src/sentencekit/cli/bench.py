@@ -10,8 +10,9 @@ Every path encodes the same texts in one process, runs alternating; the table gi
 the ratio to the baseline, max |diff| and min cosine against the baseline's embeddings, STSb Spearman (with
 --stsb) and peak RSS. The baseline always runs: sentence-transformers in fp32 when it is installed (unless
 --no-reference), else sentencekit's torch fp32; the table says which. Paths: reference-fp32, reference-bf16,
-sentencekit-default, sentencekit-torch-fp32, sentencekit-torch-bf16, sentencekit-auto (default: all that can
-run).
+reference-bf16-b128, sentencekit-default, sentencekit-torch-fp32, sentencekit-torch-bf16,
+sentencekit-onnx-int8, sentencekit-auto (default: all that can run). Without --batch-size each library
+batches as it does by default (the reference 32 texts, sentencekit its inference path's plan).
 
 Texts: --short and --long take .txt (one per line), .jsonl (field --column, default text), .csv/.tsv
 (column --column; ignored for .txt); blank texts are skipped. --stsb takes a sentence1,sentence2,score CSV:
@@ -61,7 +62,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--repeats", type=positive_int, default=2, help="timed runs per path (default: 2)")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)"
+        "--batch-size",
+        type=positive_int,
+        help="texts per forward pass (default: each library's: 32 for sentence-transformers, the inference "
+        "path's own plan for sentencekit)",
     )
     parser.add_argument("--short", type=Path, help="file of short texts")
     parser.add_argument("--long", type=Path, help="file of long texts")

@@ -14,7 +14,13 @@ from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules.base import Features, Module, read_json, write_json
 
-__all__ = ["TokenizedTexts", "Transformer"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "HALF_CPU_BATCH_SIZE",
+    "HALF_CPU_BATCH_TOKENS",
+    "TokenizedTexts",
+    "Transformer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,15 @@ _V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "arc
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 # Encoder dtypes whose output is widened to fp32 before pooling.
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
+# The batch plan of a half-precision encoder on the CPU when ``encode`` gets no batch size or token budget.
+# Half-precision matrix products there (AMX, avx512_bf16) want many rows at once: on a 2-core Xeon with AMX,
+# all-MiniLM-L6-v2 in bf16 ran at ~30,000 tokens/s on STSb sentences and ~35,000 on SciFact abstracts with
+# this plan, against ~20,000 and ~27,500 with batches of 32 texts (same process, alternating runs). fp32 gains
+# nothing from it (within 3%), so the fp32 plan stays at 32 texts with no budget.
+HALF_CPU_BATCH_SIZE = 256
+HALF_CPU_BATCH_TOKENS = 4096
+# Texts per batch otherwise: the reference's default.
+DEFAULT_BATCH_SIZE = 32
 
 
 class Transformer(Module):
@@ -117,9 +132,24 @@ class Transformer(Module):
         return 1
 
     @property
+    def default_batch_size(self) -> int:
+        """Texts per batch when ``encode`` gets ``batch_size=None``.
+
+        :data:`HALF_CPU_BATCH_SIZE` for a half-precision encoder on the CPU, else :data:`DEFAULT_BATCH_SIZE`.
+        """
+        return HALF_CPU_BATCH_SIZE if self._half_on_cpu() else DEFAULT_BATCH_SIZE
+
+    @property
     def default_batch_tokens(self) -> int | None:
-        """Token budget per batch when ``encode`` gets no ``max_batch_tokens`` (``None``: count only)."""
-        return None
+        """Token budget per batch when ``encode`` gets no ``max_batch_tokens`` (``None``: count only).
+
+        :data:`HALF_CPU_BATCH_TOKENS` for a half-precision encoder on the CPU, else ``None``.
+        """
+        return HALF_CPU_BATCH_TOKENS if self._half_on_cpu() else None
+
+    def _half_on_cpu(self) -> bool:
+        first = next(self.auto_model.parameters(), None)
+        return first is not None and first.dtype in _HALF_DTYPES and first.device.type == "cpu"
 
     def get_word_embedding_dimension(self) -> int:
         """Width of the token embeddings this module outputs."""
