@@ -125,13 +125,36 @@ def test_half_encoder_on_cpu_takes_large_token_budget_batches(tiny_hf_folder: Pa
     assert all(rows * width <= HALF_CPU_BATCH_TOKENS for rows, width in shapes)  # long ones: the budget
     assert max(rows for rows, _ in shapes) > 1
     assert max(rows for rows, _ in _forward_rows(half, many, batch_size=32)) == 32  # a given size wins
-    assert _forward_rows(half, long, max_batch_tokens=100_000)[0][0] == 40  # and a given budget
+    rows = [rows for rows, _ in _forward_rows(half, long, max_batch_tokens=100_000)]  # and a given budget:
+    assert sum(rows) == 40 and len(rows) == max(1, half[0].parallel_batches)  # one batch, split per core
 
     full = SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch")
     assert (full[0].default_batch_size, full[0].default_batch_tokens) == (32, None)
     assert max(rows for rows, _ in _forward_rows(full, many)) == 32  # fp32 keeps the reference's 32
     same = np.abs(half.encode(many[:64]) - half.encode(many[:64], batch_size=1)).max()
     assert same < 0.02  # the batch plan moves bf16 results only by bf16 rounding
+
+
+def test_half_encoder_runs_batches_side_by_side_without_changing_torch_threads(tiny_hf_folder: Path) -> None:
+    import threading
+
+    from sentencekit.backends.cpu import physical_cores
+
+    half = SentenceTransformer(str(tiny_hf_folder), device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})
+    full = SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch")
+    assert half[0].parallel_batches == physical_cores()
+    assert full[0].parallel_batches == 1
+    texts = [f"text {i} " + "word " * (i % 40) for i in range(300)]
+    before = torch.get_num_threads()
+    side_by_side = half.encode(texts)
+    assert torch.get_num_threads() == before  # the caller's thread count is untouched
+    counts: list[int] = []
+    later = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert counts == [before]  # and so is the count threads started later begin with
+    one_at_a_time = np.concatenate([half.encode(texts[i : i + 1]) for i in range(0, 300, 30)])
+    assert np.abs(side_by_side[::30] - one_at_a_time).max() < 0.02  # same vectors up to bf16 rounding
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "32"])

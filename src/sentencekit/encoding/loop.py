@@ -73,7 +73,8 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
     budget = plan.max_batch_tokens if plan.max_batch_tokens is not None else transformer.default_batch_tokens
     batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, budget)
     outputs = _Outputs(len(distinct), plan)
-    workers = transformer.parallel_batches  # > 1 only for an encoder that runs batches side by side (ONNX)
+    # > 1 only for an encoder that runs batches side by side (ONNX Runtime, half-precision torch on the CPU)
+    workers = transformer.parallel_batches
     parallel = workers > 1 and plan.device.type == "cpu"
     if parallel:
 

@@ -2,7 +2,8 @@
 
 ONNX Runtime's CPU session runs one batch on one thread (see :func:`sentencekit.backends.onnx.open_session`)
 and releases the GIL for the whole forward pass, so one thread per core keeps every core busy without the
-synchronization that splitting each small operator across cores costs.
+synchronization that splitting each small operator across cores costs. The same holds for a bf16 torch
+encoder on the CPU, whose operators release the GIL too: the pool's threads run torch on one thread each.
 
 The threads live in one pool per worker count, made on first use and kept for the life of the process: a
 new pool per call would start new threads every call, and glibc gives new threads new malloc arenas, which
@@ -12,6 +13,7 @@ reused threads).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
@@ -25,6 +27,8 @@ from tqdm.auto import tqdm
 
 __all__ = ["run_batches"]
 
+logger = logging.getLogger(__name__)
+
 Result = TypeVar("Result")
 
 # keyed by process id too: a forked child has the dict but not the threads
@@ -33,7 +37,7 @@ _POOLS_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """This process's shared pool with ``workers`` threads (made on first use)."""
+    """This process's shared pool with ``workers`` threads (made on first use, see :func:`_start_threads`)."""
     key = (os.getpid(), workers)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
@@ -41,7 +45,30 @@ def _pool(workers: int) -> ThreadPoolExecutor:
             pool = _POOLS[key] = ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix=f"sentencekit-batch{workers}"
             )
+            _start_threads(pool, workers)
         return pool
+
+
+def _start_threads(pool: ThreadPoolExecutor, workers: int) -> None:
+    """Start the pool's ``workers`` threads now, each set to run torch's operators on one thread.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP thread count, and also the count that threads
+    started later begin with; the second is put back here, so that only the pool's own threads change.
+    """
+    before = torch.get_num_threads()
+    arrived = threading.Barrier(workers)
+
+    def one_thread() -> None:
+        torch.set_num_threads(1)
+        arrived.wait(timeout=60)  # every task waits for the others: each runs on a thread of its own
+
+    try:
+        for future in [pool.submit(one_thread) for _ in range(workers)]:
+            future.result()
+    except threading.BrokenBarrierError:  # threads slow to start: some may keep torch's default count
+        logger.warning("Batch threads did not all start within 60 s; torch may use several threads in each.")
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_batches(

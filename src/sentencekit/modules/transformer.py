@@ -40,13 +40,16 @@ _V6_DESCRIPTIVE_KEYS = ("modality_config", "module_output_name", "backend", "arc
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 # Encoder dtypes whose output is widened to fp32 before pooling.
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
-# The batch plan of a half-precision encoder on the CPU when ``encode`` gets no batch size or token budget.
-# Half-precision matrix products there (AMX, avx512_bf16) want many rows at once: on a 2-core Xeon with AMX,
-# all-MiniLM-L6-v2 in bf16 ran at ~30,000 tokens/s on STSb sentences and ~35,000 on SciFact abstracts with
-# this plan, against ~20,000 and ~27,500 with batches of 32 texts (same process, alternating runs). fp32 gains
-# nothing from it (within 3%), so the fp32 plan stays at 32 texts with no budget.
+# The batch plan of a half-precision encoder on the CPU when ``encode`` gets no batch size or token budget:
+# batches of up to 256 texts within 2,048 padded tokens, one per physical core side by side, each on one torch
+# thread. Half-precision matrix products there (AMX, avx512_bf16) want many rows at once, and the small
+# operators between them (GELU, layer norm, softmax) cost less on one thread than split over several. On a
+# 2-core Xeon with AMX, all-MiniLM-L6-v2 in bf16 (same process, alternating runs, tokens/s, STSb sentences /
+# SciFact abstracts): batches of 32 texts ~20,000 / ~27,500; 256 texts within 4,096 tokens, one at a time,
+# ~25,000 / ~27,000; this plan ~29,000-32,000 / ~31,000-35,000. torch fp32 gains 0-3% from larger batches and
+# 5-15% from side-by-side batches, so the fp32 plan stays at the reference's 32 texts.
 HALF_CPU_BATCH_SIZE = 256
-HALF_CPU_BATCH_TOKENS = 4096
+HALF_CPU_BATCH_TOKENS = 2048
 # Texts per batch otherwise: the reference's default.
 DEFAULT_BATCH_SIZE = 32
 
@@ -128,7 +131,15 @@ class Transformer(Module):
 
     @property
     def parallel_batches(self) -> int:
-        """Batches the encode loop may run at once (1: torch spreads each batch over its own threads)."""
+        """Batches the encode loop may run at once.
+
+        One per physical core, each on one torch thread, for a half-precision encoder on the CPU; else 1
+        (torch spreads each batch over its own threads).
+        """
+        if self._half_on_cpu():
+            from sentencekit.backends.cpu import physical_cores
+
+            return physical_cores()
         return 1
 
     @property
