@@ -140,7 +140,8 @@ def test_half_encoder_runs_batches_side_by_side_without_changing_torch_threads(t
 
     from sentencekit.backends.cpu import physical_cores
 
-    half = SentenceTransformer(str(tiny_hf_folder), device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})
+    bf16 = {"torch_dtype": torch.bfloat16}
+    half = SentenceTransformer(str(tiny_hf_folder), device="cpu", model_kwargs=bf16)
     full = SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch")
     assert half[0].parallel_batches == physical_cores()
     assert full[0].parallel_batches == 1
