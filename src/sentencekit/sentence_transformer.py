@@ -246,7 +246,7 @@ class SentenceTransformer(nn.Sequential):
             prompt: Literal text to prepend (wins over ``prompt_name``).
             batch_size: Most texts in one forward pass. ``None`` (the default) lets the inference path
                 choose: 32, as in the reference, except for a bf16/fp16 encoder on the CPU, which takes up to
-                256 texts within 4,096 tokens (see :attr:`Transformer.default_batch_size`).
+                256 texts within 2,048 tokens, one batch per core (see ``Transformer.default_batch_size``).
             show_progress_bar: Show a tqdm bar (default: only when stderr is a terminal).
             output_value: ``"sentence_embedding"``, ``"token_embeddings"``, or ``None`` for every output.
             precision: ``"float32"``, ``"int8"``, ``"uint8"``, ``"binary"`` or ``"ubinary"``.

@@ -40,10 +40,10 @@ class CpuInfo:
         """Whether ``backend="auto"`` tries bf16 before ONNX int8: on CPUs with AMX tiles for bf16.
 
         Measured on a 2-core Xeon with AMX (tokens/s, STSb sentences / SciFact abstracts, each path with its
-        own batch plan): all-MiniLM-L6-v2 torch bf16 25,817 / 30,835, int8 27,214 / 22,769; all-mpnet-base-v2
-        bf16 6,286 / 3,283, int8 6,130 / 4,117. bf16 is level on sentences, far closer to fp32 (min cosine
-        0.9998 against 0.990), and faster on MiniLM's abstracts, slower on mpnet's. On a Zen 5 with
-        avx512_bf16 and no AMX, int8 was the faster of the two.
+        own batch plan): all-MiniLM-L6-v2 torch bf16 26,981 / 30,233, int8 26,226 / 21,188; all-mpnet-base-v2
+        bf16 6,046 / 3,942, int8 5,816 / 4,121. bf16 is level or faster, and far closer to fp32 (min cosine
+        0.9998 against 0.990). On a Zen 5 with avx512_bf16 and no AMX, int8 was the faster of the two
+        (before bf16 had a batch plan of its own).
         """
         return "amx_bf16" in self.flags
 

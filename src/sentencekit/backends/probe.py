@@ -5,7 +5,7 @@ Candidates, fastest first as measured with all-MiniLM-L6-v2 (see :meth:`CpuInfo.
 1. **onnx int8** (``model_qint8_<cpu>.onnx``, per-token activation scales), where the CPU has int8 dot
    products (VNNI, AMX, arm64 dotprod) and the ``onnx`` extra is installed;
 2. **torch bf16**, where the CPU multiplies bf16 in hardware (avx512_bf16, AMX), with its own batch plan
-   (up to 256 texts within 4,096 tokens); on CPUs with AMX it comes first, ahead of int8;
+   (up to 256 texts within 2,048 tokens, one batch per core); on CPUs with AMX it comes first, ahead of int8;
 3. the exact path (ONNX fp32 fused, else torch fp32), which needs no check.
 
 A candidate is kept when, on :data:`PROBE_TEXTS`, its embeddings' minimum cosine to the torch fp32 embeddings

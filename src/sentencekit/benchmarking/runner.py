@@ -83,7 +83,7 @@ class BenchConfig:
             machine; raise it on a shared one.
         batch_size: Texts per forward pass, as in ``encode``. ``None`` (the default): each side's default,
             32 for sentence-transformers and the inference path's own plan for sentencekit (32 texts, or up
-            to 256 texts within 4,096 tokens for bf16 on the CPU). A path may fix its own
+            to 256 texts within 2,048 tokens for bf16 on the CPU). A path may fix its own
             (:attr:`PathSpec.batch_size`).
         warmup_texts: Texts each path encodes once per set before timing; 64 covers two batches.
         rss_interval: Seconds between RSS samples; 10 ms costs nothing measurable and catches most peaks.
