@@ -138,12 +138,18 @@ def select_paths(
     return [spec for spec in _SPECS if spec.name in wanted], baseline
 
 
+def _texts_per_batch(spec: PathSpec, batch_size: int | None) -> int | None:
+    """The ``batch_size`` ``spec`` encodes with in a run with ``batch_size`` (``None``: the path's plan)."""
+    chosen = spec.batch_size or batch_size
+    if chosen is None and spec.reference:
+        return REFERENCE_BATCH_SIZE
+    return chosen
+
+
 def batch_label(spec: PathSpec, batch_size: int | None) -> str:
     """How ``spec`` batches its texts in a run with ``batch_size``: a count, or sentencekit's own plan."""
-    chosen = spec.batch_size or batch_size
-    if chosen is not None:
-        return str(chosen)
-    return str(REFERENCE_BATCH_SIZE) if spec.reference else "path plan"
+    chosen = _texts_per_batch(spec, batch_size)
+    return "path plan" if chosen is None else str(chosen)
 
 
 def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Callable[[list[str]], Any], str]:
@@ -174,9 +180,7 @@ def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Call
 
         model = SentenceTransformer(folder, device="cpu", backend=spec.backend, model_kwargs=model_kwargs)
         inference_path = str(getattr(model, "inference_path", spec.backend or "default"))
-    chosen = spec.batch_size or batch_size
-    if spec.reference and chosen is None:
-        chosen = REFERENCE_BATCH_SIZE
+    chosen = _texts_per_batch(spec, batch_size)
 
     def encode(texts: list[str]) -> Any:
         embeddings = model.encode(texts, batch_size=chosen, convert_to_tensor=True)
