@@ -202,6 +202,20 @@ def test_select_paths_baseline_and_errors():
         select_paths(["turbo"], reference_installed=True)
 
 
+def test_int8_path_needs_the_onnx_extra_and_batch_labels(monkeypatch):
+    from sentencekit.benchmarking import paths
+
+    monkeypatch.setattr(paths, "_onnx_installed", lambda: False)
+    specs, _ = select_paths(None, reference_installed=True)
+    assert "sentencekit onnx int8" not in [s.name for s in specs]
+    assert "reference bf16 b128" in [s.name for s in specs]
+    by_name = {spec.name: spec for spec in paths._SPECS}
+    assert paths.batch_label(by_name["reference fp32"], None) == "32"  # the reference's own default
+    assert paths.batch_label(by_name["sentencekit torch bf16"], None) == "path plan"
+    assert paths.batch_label(by_name["sentencekit torch bf16"], 16) == "16"
+    assert paths.batch_label(by_name["reference bf16 b128"], 16) == "128"  # its own count wins
+
+
 def test_spearman_matches_scipy_with_ties():
     stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)
