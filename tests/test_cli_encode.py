@@ -175,6 +175,21 @@ BAD = [
 ]
 
 
+def test_encode_fast_runs_the_auto_backend(tmp_path, tiny_hf_folder, model, monkeypatch):
+    from sentencekit.backends import cpu, probe
+
+    bf16_cpu = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=False, flags=frozenset({"amx_bf16"}))
+    monkeypatch.setattr(probe, "cpu_info", lambda: bf16_cpu)  # auto's choice does not depend on the CI CPU
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "fast.npy"
+    assert main(["-q", "encode", str(path), "--model", str(tiny_hf_folder), "--fast", "-o", str(out)]) == 0
+    fast, exact = np.load(out), model.encode(TEXTS)
+    cosine = (fast * exact).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(exact, axis=1)
+    assert not np.array_equal(fast, exact)  # really bf16, not the exact default
+    assert cosine.min() >= 0.98
+
+
 @pytest.mark.parametrize(("argv", "message"), BAD, ids=[m for _, m in BAD])
 def test_bad_files_are_one_line_and_exit_2(tmp_path, argv, message):
     (tmp_path / "in.csv").write_text("label,sentence\n0,hello\n")

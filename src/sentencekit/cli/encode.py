@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from sentencekit.cli.main import plain_help
-from sentencekit.cli.options import add_input_options, add_model_options, positive_int
+from sentencekit.cli.options import add_input_options, add_model_options, model_backend, positive_int
 
 __all__ = ["add_parser"]
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sentencekit import SentenceTransformer
 
-    model = SentenceTransformer(args.model, device=args.device)
+    model = SentenceTransformer(args.model, device=args.device, backend=model_backend(args))
     started = time.perf_counter()
     try:
         embeddings = model.encode(
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(str(exc)) from exc
     seconds = time.perf_counter() - started
     write_embeddings(output, embeddings, texts)
-    logger.info("Encoded %d texts in %.1f s", len(texts), seconds)
+    logger.info("Encoded %d texts in %.1f s (%s)", len(texts), seconds, model.inference_path)
     if not args.quiet:
         print(
             f"Wrote {embeddings.shape[0]} x {embeddings.shape[1]} {embeddings.dtype} embeddings to {output}"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DEFAULT_MODEL", "add_input_options", "add_model_options", "positive_int"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "add_fast_option",
+    "add_input_options",
+    "add_model_options",
+    "model_backend",
+    "positive_int",
+]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -32,8 +39,13 @@ def add_model_options(
     default: str | None = DEFAULT_MODEL,
     required: bool = False,
     model_help: str | None = None,
+    embedding: bool = True,
 ) -> None:
-    """``--model``, ``--device`` and ``--batch-size``."""
+    """``--model``, ``--device`` and ``--batch-size``; for embedding models (``embedding``) also ``--fast``.
+
+    An embedding model's ``--batch-size`` defaults to its inference path's own plan (``encode``'s
+    ``batch_size=None``); a cross-encoder's to 32.
+    """
     shown = f" (default: {default})" if default else ""
     parser.add_argument(
         "--model",
@@ -42,6 +54,29 @@ def add_model_options(
         help=model_help or f"local folder, Hub id, or name such as all-MiniLM-L6-v2{shown}",
     )
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
+    if not embedding:
+        parser.add_argument(
+            "--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)"
+        )
+        return
     parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)"
+        "--batch-size",
+        type=positive_int,
+        help="texts per forward pass (default: the inference path's plan: 32, or more for bf16 on the CPU)",
     )
+    add_fast_option(parser)
+
+
+def add_fast_option(parser: argparse.ArgumentParser) -> None:
+    """``--fast``: the embedding model's ``backend="auto"`` instead of the exact default."""
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="use the fastest path that stays within cosine 0.98 of fp32 on this CPU (backend='auto': "
+        "bf16 or int8, checked on the model when it loads) instead of the exact default",
+    )
+
+
+def model_backend(args: argparse.Namespace) -> str | None:
+    """The ``backend`` argument for ``SentenceTransformer`` that ``--fast`` asks for (``None``: default)."""
+    return "auto" if getattr(args, "fast", False) else None

@@ -35,7 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("-k", type=positive_int, help="print only the K best (default: all)")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
     add_input_options(parser)
-    add_model_options(parser, default=None, required=True, model_help="cross-encoder: folder, Hub id or name")
+    add_model_options(
+        parser,
+        default=None,
+        required=True,
+        model_help="cross-encoder: folder, Hub id or name",
+        embedding=False,
+    )
     parser.set_defaults(handler=run)
 
 

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from sentencekit.cli.main import plain_help
-from sentencekit.cli.options import DEFAULT_MODEL, add_input_options, add_model_options, positive_int
+from sentencekit.cli.options import (
+    DEFAULT_MODEL,
+    add_input_options,
+    add_model_options,
+    model_backend,
+    positive_int,
+)
 
 __all__ = ["add_parser", "shorten"]
 
@@ -105,7 +111,7 @@ def _search_corpus(args: argparse.Namespace, queries: list[str]) -> list[list[di
     from sentencekit.search import semantic_search
     from sentencekit.similarity import cos_sim
 
-    model = SentenceTransformer(args.model or DEFAULT_MODEL, device=args.device)
+    model = SentenceTransformer(args.model or DEFAULT_MODEL, device=args.device, backend=model_backend(args))
     progress = not args.quiet and sys.stderr.isatty()
     corpus_emb = model.encode_document(
         corpus,
@@ -132,5 +138,5 @@ def _search_index(args: argparse.Namespace, queries: list[str]) -> list[list[dic
 
     index = Index.load(args.index)
     name = args.model or index.model_name or DEFAULT_MODEL
-    index.model = SentenceTransformer(name, device=args.device)
+    index.model = SentenceTransformer(name, device=args.device, backend=model_backend(args))
     return index.search(queries, k=args.k)

@@ -21,7 +21,7 @@ import logging
 import os
 
 from sentencekit.cli.main import plain_help
-from sentencekit.cli.options import positive_int
+from sentencekit.cli.options import add_fast_option, model_backend, positive_int
 
 __all__ = ["add_parser"]
 
@@ -68,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-inputs", type=positive_int, default=2048, help="inputs per request (default: 2048)"
     )
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
+    add_fast_option(parser)
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     parser.set_defaults(handler=run)
 
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     from sentencekit import SentenceTransformer
 
-    model = SentenceTransformer(args.model, device=args.device)
+    model = SentenceTransformer(args.model, device=args.device, backend=model_backend(args))
+    logger.info("Embedding model %s runs %s", args.model, model.inference_path)
     reranker = None
     if args.reranker is not None:
         from sentencekit.cross_encoder import CrossEncoder

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from sentencekit.cli.main import plain_help
-from sentencekit.cli.options import add_input_options, add_model_options
+from sentencekit.cli.options import add_input_options, add_model_options, model_backend
 
 __all__ = ["add_parser"]
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sentencekit import SentenceTransformer
 
-    model = SentenceTransformer(args.model, device=args.device)
+    model = SentenceTransformer(args.model, device=args.device, backend=model_backend(args))
     a = model.encode(first, batch_size=args.batch_size, convert_to_tensor=True)
     b = model.encode(second, batch_size=args.batch_size, convert_to_tensor=True)
     scores = (model.similarity(a, b) if args.matrix else model.similarity_pairwise(a, b)).cpu().numpy()
