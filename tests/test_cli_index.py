@@ -57,3 +57,16 @@ def test_read_corpus_txt_and_errors(tmp_path: Path) -> None:
         read_corpus(bad)
     texts, ids, _ = read_corpus(bad, text_field="body")
     assert texts == ["x"] and ids == [0]
+
+
+def test_build_fast_logs_the_auto_path(tiny_hf_folder: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the dog eats food\na cat plays guitar\nthe quick brown fox jumps\n")
+    out = tmp_path / "ix"
+    args = ("index", "build", str(corpus), "--model", str(tiny_hf_folder), "--out", str(out))
+    built = _cli("-v", *args, "--fast")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["count"] == 3
+    assert "backend='auto'" in built.stderr  # the path auto chose (or why it kept the exact one) is logged
+    plain = _cli("-v", *args)
+    assert "backend=None" in plain.stderr

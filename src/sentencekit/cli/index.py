@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sentencekit.cli.main import plain_help
+from sentencekit.cli.options import add_fast_option, model_backend
 from sentencekit.corpus_files import read_corpus
 from sentencekit.errors import InvalidInputError
 
@@ -72,8 +73,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     build.add_argument("--hnsw-m", type=_positive, default=32, help="HNSW graph degree (default: 32)")
     build.add_argument("--ef-search", type=_positive, default=64, help="HNSW search breadth (default: 64)")
-    build.add_argument("--batch-size", type=_positive, default=32, help="encoding batch size (default: 32)")
+    build.add_argument(
+        "--batch-size", type=_positive, help="encoding batch size (default: the inference path's plan)"
+    )
     build.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
+    add_fast_option(build)
     build.add_argument("--limit", type=_positive, help="index only the first N documents")
     build.set_defaults(handler=run_build)
 
@@ -108,7 +112,7 @@ def run_build(args: argparse.Namespace) -> int:
     texts, ids, metadata = read_corpus(args.corpus, args.text_field, args.id_field, args.limit)
     if not texts:
         raise InvalidInputError(f"The corpus {args.corpus} holds no documents.")
-    model = SentenceTransformer(args.model, device=args.device)
+    model = SentenceTransformer(args.model, device=args.device, backend=model_backend(args))
     index = Index(
         model,
         backend=args.backend,
@@ -127,7 +131,10 @@ def run_build(args: argparse.Namespace) -> int:
     index.add(embeddings, ids=ids, metadata=metadata)
     index.save(args.out)
     logger.info(
-        "Encoded in %.1f s, indexed and saved in %.1f s", encoded - start, time.perf_counter() - encoded
+        "Encoded in %.1f s (%s), indexed and saved in %.1f s",
+        encoded - start,
+        model.inference_path,
+        time.perf_counter() - encoded,
     )
     print(json.dumps(index.info(), indent=2))
     return 0
