@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import shutil
 import sys
@@ -609,15 +611,69 @@ def test_auto_picks_the_fastest_close_path(
     assert _min_cosine(model.encode(texts, batch_size=4), torch_embeddings) >= 0.98
 
     machine(int8=True, bf16=True, amx=True)  # AMX: bf16 is tried first, as it was the faster there
+    monkeypatch.setattr(probe, "openvino_installed", lambda: False)  # (OpenVINO first: its own test)
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("torch", "torch bf16")
     assert model[0].default_batch_size == 256  # with its own batch plan
+    monkeypatch.undo()
 
     machine(int8=True, bf16=True)
     monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # nothing approximate is close enough
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")
     assert float(np.abs(model.encode(texts, batch_size=4) - torch_embeddings).max()) <= 1e-5
+
+
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None,
+    reason='OpenVINO is not installed (pip install "sentencekit[openvino]")',
+)
+
+
+@needs_onnx
+@needs_openvino
+def test_auto_on_amx_runs_openvino_first(
+    exported_folder: Path,
+    texts: list[str],
+    torch_embeddings: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentencekit.backends import cpu, probe
+    from sentencekit.backends.openvino import OpenVinoTransformer
+
+    amx = cpu.CpuInfo(
+        physical_cores=2, native_bf16=True, int8_dot=True, flags=frozenset({"amx_bf16", "avx512_vnni"})
+    )
+    monkeypatch.setattr(probe, "cpu_info", lambda: amx)
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
+    # bf16 where this CPU multiplies bf16 in hardware; OpenVINO compiles f32 elsewhere
+    assert model.backend == "openvino" and model.inference_path in ("openvino bf16", "openvino f32")
+    encoder = model[0]
+    assert isinstance(encoder, OpenVinoTransformer) and encoder.onnx_path.name == "model.onnx"
+    assert (encoder.default_batch_size, encoder.default_batch_tokens) == (256, 2048)
+    assert encoder.parallel_batches == cpu.physical_cores()
+    emb = model.encode(texts)
+    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    if model.inference_path == "openvino bf16":
+        assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # really bf16
+    copied = copy.deepcopy(model)  # the compiled model is not copied: the copy compiles its own
+    assert np.abs(copied.encode(texts) - emb).max() < 1e-6
+    assert encoder.cache_identity()["backend"] == "openvino bf16"
+
+    with torch.no_grad():  # changed weights: torch takes over, exact again
+        encoder.auto_model.embeddings.word_embeddings.weight[5] += 0.5
+    changed = SentenceTransformer(str(exported_folder), device="cpu", backend="torch")
+    with torch.no_grad():
+        changed[0].auto_model.embeddings.word_embeddings.weight[5] += 0.5
+    assert np.abs(model.encode(texts) - changed.encode(texts)).max() < 1e-5
+
+
+def test_openvino_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentencekit.backends.openvino import CompiledEncoder
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(MissingDependencyError, match=r"sentencekit\[openvino\]"):
+        CompiledEncoder(tmp_path / "model.onnx", streams=2)
 
 
 # --- CrossEncoder -------------------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ class OnnxTransformer(Transformer):
                 "This model needs every layer's hidden states (WeightedLayerPooling), which the ONNX backend "
                 "does not produce; use backend='torch'."
             )
-        session = open_session(onnx_path, provider)
+        session = cls._open_session(onnx_path, provider)
         # Same object, new class: every attribute (and the nn.Module registry) is the transformer's.
         module = cls.__new__(cls)
         module.__dict__.update(transformer.__dict__)
@@ -186,7 +186,7 @@ class OnnxTransformer(Transformer):
         module.session = session
         module.implicit = False
         module._provider = provider
-        module.batch_workers = (num_threads or physical_cores()) if provider == _CPU else 1
+        module.batch_workers = cls._batch_workers(provider, num_threads)
         module._onnx_inputs = [i.name for i in session.get_inputs()]
         missing = set(module._onnx_inputs) - {"input_ids", "attention_mask", "token_type_ids"}
         if missing:
@@ -197,6 +197,16 @@ class OnnxTransformer(Transformer):
         module._weights = weights_state(module.auto_model)
         module._stale = False
         return module
+
+    @classmethod
+    def _open_session(cls, path: Path, provider: str) -> Any:
+        """The runtime for ``path`` (an ONNX Runtime session here; subclasses may run the graph elsewhere)."""
+        return open_session(path, provider)
+
+    @classmethod
+    def _batch_workers(cls, provider: str, num_threads: int | None) -> int:
+        """Batches run side by side: one per physical core on the CPU, else 1."""
+        return (num_threads or physical_cores()) if provider == _CPU else 1
 
     def uses_session(self) -> bool:
         """Whether the next forward pass runs in ONNX Runtime (else in torch, see the class docstring)."""
@@ -216,7 +226,7 @@ class OnnxTransformer(Transformer):
             return False
         if self.session is None:
             try:
-                self.session = open_session(self.onnx_path, self._provider)
+                self.session = self._open_session(self.onnx_path, self._provider)
             except Exception as exc:  # the file went away (another machine, a cleaned cache): torch is exact
                 logger.warning("Cannot reopen %s (%s); encoding with torch.", self.onnx_path, exc)
                 self._stale = True

@@ -2,17 +2,19 @@
 
 Candidates, fastest first as measured with all-MiniLM-L6-v2 (see :meth:`CpuInfo.bf16_before_int8`):
 
-1. **onnx int8** (``model_qint8_<cpu>.onnx``, per-token activation scales), where the CPU has int8 dot
+1. **openvino bf16** (:mod:`sentencekit.backends.openvino`), on CPUs with AMX when the ``openvino`` extra is
+   installed: the plain ONNX export compiled by OpenVINO in bf16;
+2. **onnx int8** (``model_qint8_<cpu>.onnx``, per-token activation scales), where the CPU has int8 dot
    products (VNNI, AMX, arm64 dotprod) and the ``onnx`` extra is installed;
-2. **torch bf16**, where the CPU multiplies bf16 in hardware (avx512_bf16, AMX), with its own batch plan
-   (up to 256 texts within 2,048 tokens, one batch per core); on CPUs with AMX it comes first, ahead of int8;
-3. the exact path (ONNX fp32 fused, else torch fp32), which needs no check.
+3. **torch bf16**, where the CPU multiplies bf16 in hardware (avx512_bf16, AMX), with its own batch plan
+   (up to 256 texts within 2,048 tokens, one batch per core); on CPUs with AMX it comes before int8;
+4. the exact path (ONNX fp32 fused, else torch fp32), which needs no check.
 
 A candidate is kept when, on :data:`PROBE_TEXTS`, its embeddings' minimum cosine to the torch fp32 embeddings
 is at least :data:`PROBE_MIN_COSINE`. That is stricter than the 0.98 promised on any text, because a minimum
 over a few dozen texts is less extreme than one over a corpus (all-MiniLM-L6-v2 int8: 0.993 here, 0.989 over
 the 2,552 STSb test sentences). The int8 result is stored in the file's sidecar, so the check runs once per
-file; the bf16 check (under a second) runs at each load.
+file; the bf16 checks (about a second) run at each load.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from sentencekit.backends.cpu import cpu_info
+from sentencekit.backends.openvino import openvino_installed
 
 __all__ = ["PROBE_MIN_COSINE", "PROBE_TEXTS", "choose_fast_path", "min_cosine"]
 
@@ -111,11 +114,40 @@ def choose_fast_path(modules: nn.Sequential, folder: Path | None) -> tuple[str, 
     if info.native_bf16:
         bf16 = partial(_try_bf16, modules, rest, baseline)
         candidates.insert(0 if info.bf16_before_int8 else len(candidates), bf16)
+    if info.bf16_before_int8 and openvino_installed():
+        candidates.insert(0, partial(_try_openvino, modules, folder, rest, baseline))
     for candidate in candidates:
         chosen = candidate()
         if chosen is not None:
             return chosen
     return _exact_onnx(modules, folder)
+
+
+def _try_openvino(
+    modules: nn.Sequential, folder: Path | None, rest: list[nn.Module], baseline: Any
+) -> tuple[str, str] | None:
+    from sentencekit.backends.openvino import to_openvino
+    from sentencekit.modules import Transformer
+
+    transformer = modules[0]
+    assert isinstance(transformer, Transformer)  # checked by the caller
+    try:
+        candidate = to_openvino(transformer, folder)
+    except Exception as exc:  # any failure: the next candidate
+        logger.info("backend='auto': OpenVINO is not available (%s: %s)", type(exc).__name__, exc)
+        return None
+    score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
+    if score < PROBE_MIN_COSINE:
+        logger.info(
+            "backend='auto': OpenVINO min cosine %.4f < %.3f on the probe texts; not used",
+            score,
+            PROBE_MIN_COSINE,
+        )
+        return None
+    modules[0] = candidate
+    path = f"openvino {candidate.session.precision}"
+    logger.info("backend='auto': %s (min cosine to fp32 on the probe texts %.4f)", path, score)
+    return "openvino", path
 
 
 def _try_int8(

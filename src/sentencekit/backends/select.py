@@ -10,7 +10,8 @@
 ``"onnx"``             ONNX Runtime with ``model_kwargs["file_name"]`` (default: the fused fp32 graph)
 ``"auto"``             the fastest path on this CPU whose embeddings stay within cosine 0.98 of fp32, checked
                        on this model (see :mod:`sentencekit.backends.probe`): ONNX int8, then torch bf16
-                       where the CPU has native bf16 (bf16 first on CPUs with AMX), then the exact paths
+                       where the CPU has native bf16, then the exact paths; on CPUs with AMX, OpenVINO bf16
+                       (with the ``openvino`` extra), then torch bf16, then int8
 =====================  ================================================================================
 
 The chosen path is logged and kept in ``model.inference_path`` (e.g. ``"onnx int8"``). The default never
