@@ -108,8 +108,14 @@ class OpenVinoTransformer(OnnxTransformer):
         return HALF_CPU_BATCH_TOKENS if self._session_ready() else None
 
     def cache_identity(self) -> dict[str, str]:
-        """The ONNX graph's identity, marked as run by OpenVINO (its vectors differ from ONNX Runtime's)."""
-        return {**super().cache_identity(), "backend": "openvino bf16"}
+        """The ONNX graph's identity, marked as run by OpenVINO at its precision (``"openvino bf16"``).
+
+        OpenVINO's vectors differ from ONNX Runtime's, and its bf16 ones from its f32 ones.
+        """
+        if self.session is None:
+            self._session_ready()  # reopens it after a copy
+        precision = getattr(self.session, "precision", "unknown")
+        return {**super().cache_identity(), "backend": f"openvino {precision}"}
 
     def __repr__(self) -> str:
         return (
