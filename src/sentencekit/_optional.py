@@ -7,7 +7,17 @@ from types import ModuleType
 
 from sentencekit.errors import MissingDependencyError
 
-__all__ = ["require"]
+__all__ = ["installed", "require"]
+
+
+def installed(*modules: str) -> bool:
+    """Whether every one of ``modules`` can be imported, checked without importing them."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)
+        return False
 
 
 def require(module: str, *, extra: str, purpose: str = "") -> ModuleType:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sentencekit._optional import require
+from sentencekit._optional import installed, require
 from sentencekit.backends.cpu import physical_cores
 from sentencekit.backends.onnx import OnnxTransformer
 from sentencekit.backends.onnx_export import EXPORT_FILE, find_or_export
@@ -40,12 +40,7 @@ PROVIDER = "openvino"
 
 def openvino_installed() -> bool:
     """Whether the ``openvino`` package can be imported (checked without importing it)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("openvino") is not None
-    except (ImportError, ValueError):
-        return False
+    return installed("openvino")
 
 
 class CompiledEncoder:
@@ -73,6 +68,9 @@ class CompiledEncoder:
         self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self._names = [port.get_any_name() for port in self.model.inputs]
         self._local = threading.local()
+        # One inference on this thread first: OpenVINO's Python bindings set up their NumPy interface on the
+        # first array they convert, and two batch threads doing that at once can deadlock (seen in testing).
+        self.run(None, {name: np.ones((1, 1), dtype=np.int64) for name in self._names})
 
     def get_inputs(self) -> list[SimpleNamespace]:
         """The graph's inputs, each with a ``name``."""

@@ -21,7 +21,6 @@ used.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from sentencekit._optional import installed
 
 __all__ = ["BACKENDS", "BackendPlan", "plan_backend", "torch_path", "why_not_onnx"]
 
@@ -40,10 +41,7 @@ _DTYPE_KEYS = ("torch_dtype", "dtype")
 
 
 def _onnx_extra_installed() -> bool:
-    try:
-        return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
-    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)
-        return False
+    return installed("onnxruntime", "onnx")
 
 
 def _half_dtype_requested(model_kwargs: dict[str, Any] | None) -> bool:

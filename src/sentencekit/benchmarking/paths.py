@@ -21,11 +21,11 @@ spaces (``sentencekit-torch-fp32``).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sentencekit._optional import installed
 from sentencekit.errors import InvalidInputError, MissingDependencyError
 
 __all__ = [
@@ -82,17 +82,11 @@ _BY_NAME = {spec.name: spec for spec in _SPECS}
 
 def reference_available() -> bool:
     """Whether sentence-transformers can be imported (checked without importing it)."""
-    try:
-        return importlib.util.find_spec("sentence_transformers") is not None
-    except (ImportError, ValueError):
-        return False
+    return installed("sentence_transformers")
 
 
 def _onnx_installed() -> bool:
-    try:
-        return importlib.util.find_spec("onnxruntime") is not None
-    except (ImportError, ValueError):
-        return False
+    return installed("onnxruntime")
 
 
 def _normalize(name: str) -> str:
