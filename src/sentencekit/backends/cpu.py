@@ -48,6 +48,11 @@ class CpuInfo:
         return "amx_bf16" in self.flags
 
     @property
+    def int8_file(self) -> str:
+        """The name of the int8 ONNX file that suits this CPU (``model_qint8_<config>.onnx``)."""
+        return f"model_qint8_{self.quantization_config}.onnx"
+
+    @property
     def quantization_config(self) -> str:
         """The ``model_qint8_<config>.onnx`` variant that suits this CPU."""
         if platform.machine().lower() in ("arm64", "aarch64"):

@@ -108,19 +108,32 @@ def choose_fast_path(modules: nn.Sequential, folder: Path | None) -> tuple[str, 
             reference = _embed([modules[0], *rest], PROBE_TEXTS)
         return reference
 
-    candidates: list[Callable[[], tuple[str, str] | None]] = []
-    if info.int8_dot:
-        candidates.append(partial(_try_int8, modules, folder, info.quantization_config, rest, baseline))
-    if info.native_bf16:
-        bf16 = partial(_try_bf16, modules, rest, baseline)
-        candidates.insert(0 if info.bf16_before_int8 else len(candidates), bf16)
-    if info.bf16_before_int8 and openvino_installed():
-        candidates.insert(0, partial(_try_openvino, modules, folder, rest, baseline))
-    for candidate in candidates:
-        chosen = candidate()
+    int8 = partial(_try_int8, modules, folder, info.int8_file, rest, baseline) if info.int8_dot else None
+    bf16 = partial(_try_bf16, modules, rest, baseline) if info.native_bf16 else None
+    with_openvino = info.bf16_before_int8 and openvino_installed()
+    openvino = partial(_try_openvino, modules, folder, rest, baseline) if with_openvino else None
+    order: list[Callable[[], tuple[str, str] | None] | None] = (
+        [openvino, bf16, int8] if info.bf16_before_int8 else [int8, bf16]
+    )
+    for candidate in order:
+        chosen = candidate() if candidate is not None else None
         if chosen is not None:
             return chosen
     return _exact_onnx(modules, folder)
+
+
+def _accepted(path: str, score: float) -> bool:
+    """Whether ``score`` (min cosine to fp32 on the probe texts) keeps candidate ``path``; logs either way."""
+    if score < PROBE_MIN_COSINE:
+        logger.info(
+            "backend='auto': %s min cosine %.4f < %.3f on the probe texts; not used",
+            path,
+            score,
+            PROBE_MIN_COSINE,
+        )
+        return False
+    logger.info("backend='auto': %s (min cosine to fp32 on the probe texts %.4f)", path, score)
+    return True
 
 
 def _try_openvino(
@@ -136,22 +149,15 @@ def _try_openvino(
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': OpenVINO is not available (%s: %s)", type(exc).__name__, exc)
         return None
-    score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
-    if score < PROBE_MIN_COSINE:
-        logger.info(
-            "backend='auto': OpenVINO min cosine %.4f < %.3f on the probe texts; not used",
-            score,
-            PROBE_MIN_COSINE,
-        )
+    path = f"openvino {candidate.session.precision}"
+    if not _accepted(path, min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())):
         return None
     modules[0] = candidate
-    path = f"openvino {candidate.session.precision}"
-    logger.info("backend='auto': %s (min cosine to fp32 on the probe texts %.4f)", path, score)
     return "openvino", path
 
 
 def _try_int8(
-    modules: nn.Sequential, folder: Path | None, config: str, rest: list[nn.Module], baseline: Any
+    modules: nn.Sequential, folder: Path | None, file_name: str, rest: list[nn.Module], baseline: Any
 ) -> tuple[str, str] | None:
     from sentencekit.backends.onnx import to_onnx
     from sentencekit.modules import Transformer
@@ -159,7 +165,7 @@ def _try_int8(
     transformer = modules[0]
     assert isinstance(transformer, Transformer)  # checked by the caller
     try:
-        candidate = to_onnx(transformer, folder, {"file_name": f"model_qint8_{config}.onnx"}, implicit=True)
+        candidate = to_onnx(transformer, folder, {"file_name": file_name}, implicit=True)
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': int8 ONNX is not available (%s: %s)", type(exc).__name__, exc)
         return None
@@ -167,16 +173,10 @@ def _try_int8(
     if score is None:
         score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
         _store_score(candidate.onnx_path, score)
-    if score < PROBE_MIN_COSINE:
-        logger.info(
-            "backend='auto': int8 min cosine %.4f < %.3f on the probe texts; not used",
-            score,
-            PROBE_MIN_COSINE,
-        )
+    if not _accepted("onnx int8", score):
         return None
     candidate.implicit = True
     modules[0] = candidate
-    logger.info("backend='auto': onnx int8 (min cosine to fp32 on the probe texts %.4f)", score)
     return "onnx", "onnx int8"
 
 
@@ -187,15 +187,9 @@ def _try_bf16(modules: nn.Sequential, rest: list[nn.Module], baseline: Any) -> t
     candidate.auto_model = copy.deepcopy(transformer.auto_model).to(torch.bfloat16)
     score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
     del candidate
-    if score < PROBE_MIN_COSINE:
-        logger.info(
-            "backend='auto': bf16 min cosine %.4f < %.3f on the probe texts; not used",
-            score,
-            PROBE_MIN_COSINE,
-        )
+    if not _accepted("torch bf16", score):
         return None
     transformer.auto_model.to(torch.bfloat16)
-    logger.info("backend='auto': torch bf16 (min cosine to fp32 on the probe texts %.4f)", score)
     return "torch", "torch bf16"
 
 

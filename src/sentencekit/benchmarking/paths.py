@@ -162,7 +162,7 @@ def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Call
     if spec.int8:
         from sentencekit.backends.cpu import cpu_info
 
-        model_kwargs = {"file_name": f"model_qint8_{cpu_info().quantization_config}.onnx"}
+        model_kwargs = {"file_name": cpu_info().int8_file}
     model: Any
     if spec.reference:
         import sentence_transformers

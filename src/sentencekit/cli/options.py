@@ -54,17 +54,15 @@ def add_model_options(
         help=model_help or f"local folder, Hub id, or name such as all-MiniLM-L6-v2{shown}",
     )
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
-    if not embedding:
-        parser.add_argument(
-            "--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)"
-        )
-        return
+    plan = "the inference path's plan: 32, or more for bf16 on the CPU" if embedding else "32"
     parser.add_argument(
         "--batch-size",
         type=positive_int,
-        help="texts per forward pass (default: the inference path's plan: 32, or more for bf16 on the CPU)",
+        default=None if embedding else 32,
+        help=f"texts per forward pass (default: {plan})",
     )
-    add_fast_option(parser)
+    if embedding:
+        add_fast_option(parser)
 
 
 def add_fast_option(parser: argparse.ArgumentParser) -> None:

@@ -76,14 +76,21 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
     # > 1 only for an encoder that runs batches side by side (ONNX Runtime, half-precision torch on the CPU)
     workers = transformer.parallel_batches
     parallel = workers > 1 and plan.device.type == "cpu"
+
+    def batch_features(batch: np.ndarray) -> dict[str, Any]:
+        ids = [tokenized.input_ids[i] for i in batch]
+        types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
+        features: dict[str, Any] = {
+            name: value.to(plan.device) for name, value in transformer.collate(ids, types).items()
+        }
+        if plan.prompt_length:
+            features["prompt_length"] = plan.prompt_length
+        return features
+
     if parallel:
 
         def encode_batch(batch: Any) -> Any:
-            ids = [tokenized.input_ids[i] for i in batch]
-            types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
-            features = transformer.collate(ids, types)
-            if plan.prompt_length:
-                features["prompt_length"] = plan.prompt_length
+            features = batch_features(batch)
             for module in modules:
                 features = module(features)
             return outputs.prepare(features, len(batch))
@@ -93,15 +100,9 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
             outputs.put(batch, prepared)
     with torch.inference_mode(), autocast_region(plan.autocast_dtype):
         for batch in tqdm([] if parallel else batches, desc="Batches", disable=not plan.show_progress_bar):
-            ids = [tokenized.input_ids[i] for i in batch]
-            types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
-            features = transformer.collate(ids, types)
-            features = {name: value.to(plan.device) for name, value in features.items()}
-            if plan.prompt_length:
-                features["prompt_length"] = plan.prompt_length
             pieces = forward_with_backoff(
-                lambda batch_features: run_modules(modules, batch_features, plan.autocast_dtype),
-                features,
+                lambda features: run_modules(modules, features, plan.autocast_dtype),
+                batch_features(batch),
                 on_oom=torch.cuda.empty_cache if plan.device.type == "cuda" else None,
             )
             for first, rows, piece in pieces:
