@@ -114,6 +114,44 @@ def test_bench_report_has_every_path_with_sane_numbers(bench_run):
     assert "stsb_spearman" not in report["datasets"]["long (long.jsonl)"]["paths"]["sentencekit default"]
 
 
+def test_bench_reports_the_fp32_ceiling_of_each_set(bench_run):
+    report, _ = bench_run
+    ceiling = report["ceiling"]
+    assert ceiling["fp32_matmul_gflops"] > 0 and ceiling["bf16_matmul_gflops"] > 0
+    assert ceiling["flops"]["attention_counted"] is True
+    for label, data in report["datasets"].items():
+        baseline = data["paths"]["sentencekit torch fp32"]["tokens_per_s"]
+        bound = data["fp32_ceiling_tokens_per_s"]
+        assert data["fp32_ceiling_vs_baseline"] == pytest.approx(bound / baseline, abs=0.01), label
+        # each token costs at least its linear layers, and attention adds to it
+        assert data["flops_per_token"] > ceiling["flops"]["per_token"], label
+        flops = data["flops_per_token"] * data["tokens"]
+        assert bound == pytest.approx(
+            data["tokens"] / (flops / (ceiling["fp32_matmul_gflops"] * 1e9)), rel=0.01
+        )
+
+
+def test_flop_count_matches_the_tiny_models_layers(tiny_hf_folder):
+    import torch
+
+    from sentencekit.benchmarking.ceiling import count_flops
+    from sentencekit.modules import Transformer
+
+    transformer = Transformer.load(str(tiny_hf_folder))
+    encoder, config = transformer.auto_model.encoder, transformer.auto_model.config
+    before = config._attn_implementation
+    model = count_flops(transformer)
+    linear = sum(
+        2 * m.in_features * m.out_features for m in encoder.modules() if isinstance(m, torch.nn.Linear)
+    )
+    assert model.linear == pytest.approx(linear)
+    # attention's two products, query x key and weights x value: hidden_size multiply-adds each per token pair
+    assert model.pairs == pytest.approx(4 * config.hidden_size * config.num_hidden_layers)
+    assert model.attention_counted
+    assert model.flops([3, 5]) == pytest.approx(2 * model.constant + 8 * model.linear + 34 * model.pairs)
+    assert config._attn_implementation == before  # eager only for the count
+
+
 def test_bench_writes_a_png(bench_run):
     _, png = bench_run
     assert png.read_bytes()[:8] == PNG_MAGIC
@@ -127,6 +165,7 @@ def test_bench_table_says_what_the_ratios_are_against(bench_run):
     assert "sentence-transformers is not installed" in table
     assert "against sentencekit torch fp32 (NOT the reference)" in table
     assert "peak MiB" in table
+    assert "no fp32 path can pass" in table and "GFLOP/s" in table
 
 
 BAD = [

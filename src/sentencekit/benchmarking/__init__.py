@@ -3,7 +3,8 @@
 Every path (sentencekit's default, torch fp32 and bf16, ``auto``; sentence-transformers in fp32 and bf16 when
 it is installed) encodes the same texts in one process, runs alternating, and is compared with a baseline path
 (the reference's fp32, else sentencekit's torch fp32) on speed (tokens/s, sentences/s, ratio), agreement
-(max |diff|, min cosine), STSb Spearman, and peak RSS.
+(max |diff|, min cosine), STSb Spearman, and peak RSS. Each text set also gets the speed no fp32 path
+can pass on this CPU: the model's counted FLOPs over the best fp32 matmul rate measured.
 
 ==========================================  ======================================================
 module                                      content
@@ -12,6 +13,7 @@ module                                      content
 :mod:`~sentencekit.benchmarking.runner`     :func:`run_benchmark`, :class:`BenchConfig`, :class:`TextSet`
 :mod:`~sentencekit.benchmarking.rss`        :class:`RssSampler`: peak resident memory, and what it means
 :mod:`~sentencekit.benchmarking.metrics`    max |diff|, min cosine, Spearman (numpy only)
+:mod:`~sentencekit.benchmarking.ceiling`    FLOPs per token and the fp32 bound no exact path passes
 :mod:`~sentencekit.benchmarking.report`     text tables, JSON, the PNG chart (matplotlib)
 ==========================================  ======================================================
 

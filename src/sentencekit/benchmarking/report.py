@@ -9,7 +9,14 @@ from typing import Any
 from sentencekit.benchmarking.paths import REFERENCE_FP32
 from sentencekit.errors import MissingDependencyError
 
-__all__ = ["baseline_note", "check_chart_dependency", "format_tables", "write_chart", "write_json"]
+__all__ = [
+    "baseline_note",
+    "ceiling_note",
+    "check_chart_dependency",
+    "format_tables",
+    "write_chart",
+    "write_json",
+]
 
 _MATPLOTLIB_HINT = "pip install matplotlib (or pip install 'sentencekit[bench]')"
 
@@ -32,6 +39,19 @@ def batch_note(report: dict[str, Any]) -> str:
     if report.get("batch_size") is not None:
         return f"batch {report['batch_size']}"
     return "batches: each library's default (the reference's 32; sentencekit's path plan)"
+
+
+def ceiling_note(report: dict[str, Any], data: dict[str, Any]) -> str:
+    """The fp32 bound of one text set, in a line under its table."""
+    ceiling = report["ceiling"]
+    attention = "" if ceiling["flops"]["attention_counted"] else ", attention not counted"
+    return (
+        f"no fp32 path can pass {data['fp32_ceiling_tokens_per_s']} tok/s here "
+        f"({data['fp32_ceiling_vs_baseline']:.2f}x the baseline): "
+        f"{data['flops_per_token'] / 1e6:.2f} MFLOP per token{attention}, "
+        f"at the best fp32 matmul rate measured, {ceiling['fp32_matmul_gflops']} GFLOP/s "
+        f"(bf16: {ceiling['bf16_matmul_gflops']})"
+    )
 
 
 def _cell(value: Any, spec: str, width: int) -> str:
@@ -58,6 +78,8 @@ def format_tables(report: dict[str, Any]) -> str:
                 f"{r['min_cosine_vs_baseline']:9.5f} {rho:>9s} {_cell(r['peak_rss_mib'], '.1f', 9)} "
                 f"{_cell(r['peak_rss_growth_mib'], '.1f', 7)}"
             )
+        if "fp32_ceiling_tokens_per_s" in data:
+            lines.append(ceiling_note(report, data))
     lines += [
         "",
         f"RSS with every model loaded and warmed up: {report['rss_baseline_mib']} MiB; peak MiB is the whole "

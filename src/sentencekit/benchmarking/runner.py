@@ -3,7 +3,8 @@
 The procedure, in order:
 
 1. Count the real tokens of each text set (after truncation at the model's ``max_seq_length``) with
-   sentencekit's tokenizer; tokens/s uses these counts for every path.
+   sentencekit's tokenizer; tokens/s uses these counts for every path. Count the model's FLOPs and time
+   this CPU's fp32 matrix products, for the bound no fp32 path can pass (:mod:`.ceiling`).
 2. Load every path's model (RSS growth while loading is recorded), and warm each up on the first
    ``warmup_texts`` texts of each set (first-call allocations, ONNX Runtime's lazy initialisation).
 3. Take the RSS baseline, then run ``repeats`` rounds per text set; each round times every path once, starting
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sentencekit.benchmarking.ceiling import ceiling_for, measure_ceiling
 from sentencekit.benchmarking.metrics import max_abs_diff, min_cosine, stsb_spearman
 from sentencekit.benchmarking.paths import batch_label, load_path, reference_available, select_paths
 from sentencekit.benchmarking.rss import MIB, RssSampler, current_rss
@@ -87,6 +89,8 @@ class BenchConfig:
             (:attr:`PathSpec.batch_size`).
         warmup_texts: Texts each path encodes once per set before timing; 64 covers two batches.
         rss_interval: Seconds between RSS samples; 10 ms costs nothing measurable and catches most peaks.
+        ceiling: Count the model's FLOPs and time this CPU's matrix products (about 2 s) to report the
+            fastest any fp32 path could run here (:mod:`~sentencekit.benchmarking.ceiling`).
     """
 
     paths: tuple[str, ...] = ()
@@ -95,6 +99,7 @@ class BenchConfig:
     batch_size: int | None = None
     warmup_texts: int = 64
     rss_interval: float = 0.01
+    ceiling: bool = True
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -161,14 +166,18 @@ def _load_average() -> list[float] | None:
         return None
 
 
-def _count_tokens(folder: str, sets: Sequence[TextSet]) -> list[int]:
+def _count_tokens(
+    folder: str, sets: Sequence[TextSet], with_ceiling: bool
+) -> tuple[list[list[int]], dict[str, Any] | None]:
+    """Each set's token counts per text and, when asked, the model's FLOPs and the CPU's matmul rates."""
     from sentencekit.modules import Transformer
 
     counter = Transformer.load(folder)
-    counts = [sum(counter.tokenize_unpadded(s.texts).lengths()) for s in sets]
+    lengths = [[int(n) for n in counter.tokenize_unpadded(s.texts).lengths()] for s in sets]
+    ceiling = measure_ceiling(counter) if with_ceiling else None
     del counter
     gc.collect()
-    return counts
+    return lengths, ceiling
 
 
 def run_benchmark(
@@ -209,7 +218,7 @@ def run_benchmark(
     )
     folder = str(resolve_model_path(model))
     started = time.perf_counter()
-    tokens = _count_tokens(folder, sets)
+    lengths, ceiling = _count_tokens(folder, sets, config.ceiling)
 
     report: dict[str, Any] = {
         "model": model,
@@ -218,6 +227,7 @@ def run_benchmark(
         "baseline": baseline,
         "reference_installed": installed,
         "machine": machine(),
+        "ceiling": ceiling,
         "load_average_before": _load_average(),
         "rss_before_load_mib": _mib(current_rss()),
         "paths": {},
@@ -242,8 +252,9 @@ def run_benchmark(
     baseline_rss = current_rss()
     report["rss_baseline_mib"] = _mib(baseline_rss)
 
-    for text_set, n_tokens in zip(sets, tokens, strict=True):
+    for text_set, set_lengths in zip(sets, lengths, strict=True):
         outputs, timings = _time_paths(encoders, text_set.texts, config)
+        n_tokens = sum(set_lengths)
         results = _results(outputs, timings, baseline, len(text_set.texts), n_tokens, baseline_rss)
         if stsb is not None and text_set.name == "short":
             _add_spearman(results, stsb, encoders, outputs, text_set.texts)
@@ -253,6 +264,9 @@ def run_benchmark(
             "load_average_after": _load_average(),
             "paths": results,
         }
+        if ceiling is not None:
+            bound = ceiling_for(ceiling, set_lengths, results[baseline]["tokens_per_s"])
+            report["datasets"][text_set.label].update(bound)
     if stsb is not None and not any(s.name == "short" for s in sets):
         report["stsb_spearman"] = _spearman_only(encoders, stsb)
     report["load_average_after"] = _load_average()
