@@ -18,11 +18,12 @@ that a slow machine finishes in minutes; the sample keeps the length distributio
 Both libraries run their default exact path (float32, raw logits via an identity activation; sentencekit's
 default is ONNX Runtime's fused fp32 graph when the onnx extra is installed) with the same batch size.
 ``--fast`` adds sentencekit's int8 path (``backend="onnx"``, ``model_qint8_avx512_vnni.onnx``) beside them,
-and ``--torch`` its torch path. Runs alternate (ours, reference, then reference, ours, ...) so that load from
-other jobs spreads over both; the JSON records every run (wall and process CPU time), the median throughput of
-each side, their ratio, the largest score difference, the machine and the load average before and after. On a
-shared machine the CPU-time ratio is the steadier figure: wall time also counts the time other jobs hold the
-cores.
+``--torch`` its torch path and ``--auto`` its ``backend="auto"`` (OpenVINO bf16 on CPUs with AMX and the
+``openvino`` extra, after its check; else the default). Runs alternate (ours, reference, then reference,
+ours, ...) so that load from other jobs spreads over both; the JSON records every run (wall and process CPU
+time), the median throughput of each side, their ratio, the largest score difference, the machine and the
+load average before and after. On a shared machine the CPU-time ratio is the steadier figure: wall time also
+counts the time other jobs hold the cores.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--json", default="results/cross_encoder_speed.json")
     parser.add_argument("--fast", action="store_true", help="also time sentencekit's int8 path")
     parser.add_argument("--torch", action="store_true", help="also time sentencekit's torch path")
+    parser.add_argument("--auto", action="store_true", help="also time sentencekit's backend='auto'")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("transformers", "sentence_transformers", "sentencekit"):
@@ -143,6 +145,8 @@ def main() -> None:
     if args.fast:
         int8 = {"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
         extra["sentencekit int8"] = CrossEncoder(folder, device="cpu", backend="onnx", model_kwargs=int8)
+    if args.auto:
+        extra["sentencekit auto"] = CrossEncoder(folder, device="cpu", backend="auto")
     logger.info("sentencekit default: %s", ours.inference_path)
     identity = torch.nn.Identity()
     tokens = [
@@ -222,6 +226,7 @@ def main() -> None:
         "inference_path": ours.inference_path,
         "other_sides": {
             name: {
+                "inference_path": extra[name].inference_path,
                 "speedup_median": round(throughput[name] / throughput["reference"], 3),
                 "max_abs_logit_diff": float(np.abs(outputs[name] - outputs["reference"]).max()),
             }

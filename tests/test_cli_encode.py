@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -292,7 +293,7 @@ def test_similarity_of_two_texts_and_two_files(tmp_path, tiny_hf_folder, model, 
     assert len(capsys.readouterr().out.splitlines()) == 3
 
 
-def test_rerank_a_file(tmp_path, tiny_hf_folder, capsys, one_torch_thread):
+def test_rerank_a_file(tmp_path, tiny_hf_folder, capsys, caplog, one_torch_thread):
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -313,6 +314,15 @@ def test_rerank_a_file(tmp_path, tiny_hf_folder, capsys, one_torch_thread):
     expected = CrossEncoder(str(folder), device="cpu").rank("a man", TEXTS, top_k=3)
     assert [h["index"] for h in got] == [h["corpus_id"] for h in expected]
     assert [h["text"] for h in got] == [TEXTS[h["corpus_id"]] for h in expected]
+    scores = [h["score"] for h in got]
+
+    docs, rerank = str(tmp_path / "docs.txt"), ["rerank", "a man"]
+    caplog.set_level(logging.INFO, logger="sentencekit")
+    assert main([*rerank, docs, "--model", str(folder), "-k", "3", "--json", "--fast"]) == 0
+    assert "backend='auto'" in caplog.text  # auto made its choice (OpenVINO where it can, else exact)
+    fast = json.loads(capsys.readouterr().out)
+    assert [h["index"] for h in fast] == [h["index"] for h in got]
+    np.testing.assert_allclose([h["score"] for h in fast], scores, atol=0.02)
 
 
 @pytest.mark.slow

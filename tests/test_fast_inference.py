@@ -723,6 +723,65 @@ def test_cross_encoder_default_is_the_exact_onnx_path(ce_folder: Path, tmp_path:
 
 
 @needs_onnx
+@needs_openvino
+def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
+    ce_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    from sentencekit.backends import cpu, openvino_scorer
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = tmp_path / "ce"
+    shutil.copytree(ce_folder, folder)
+    expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
+    flags = frozenset({"amx_bf16", "avx512_bf16", "avx512_vnni"})
+    amx = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=flags)
+    monkeypatch.setattr(openvino_scorer, "cpu_info", lambda: amx)
+    # this tiny model's widened layers move its bf16 logits by ~3% of their spread on the probe pairs, which
+    # the default bound (1%) refuses: allow 10% to see the path run, and hold it to that on other pairs
+    monkeypatch.setattr(openvino_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)
+    model = CrossEncoder(folder, device="cpu", backend="auto")
+    # bf16 where this CPU multiplies bf16 in hardware; OpenVINO compiles f32 elsewhere
+    assert model.backend == "openvino" and model.inference_path in ("openvino bf16", "openvino f32")
+    scorer = model._scoring_model()
+    assert isinstance(scorer, openvino_scorer.OpenVinoScorer) and scorer.onnx_path.name == "model.onnx"
+    assert (scorer.parallel_batches, scorer.default_batch_tokens) == (cpu.physical_cores(), 2048)
+    got = model.predict(CE_PAIRS)
+    spread = expected.max(axis=0) - expected.min(axis=0)
+    assert (np.abs(got - expected).max(axis=0) <= 0.1 * spread).all()
+    if model.inference_path == "openvino bf16":
+        assert np.abs(got - expected).max() > 1e-6  # really bf16
+    clone = copy.deepcopy(model)  # the compiled model is not copied: the copy compiles its own
+    np.testing.assert_allclose(clone.predict(CE_PAIRS), got, atol=1e-6)
+
+    with torch.no_grad():  # changed weights: torch takes over, exact again
+        model.model.classifier.bias.add_(1.0)
+    np.testing.assert_allclose(model.predict(CE_PAIRS), expected + 1.0, atol=1e-5)
+
+    monkeypatch.setattr(openvino_scorer, "PROBE_MAX_LOGIT_ERROR", -1.0)  # nothing approximate passes
+    exact = CrossEncoder(folder, device="cpu", backend="auto")
+    assert (exact.backend, exact.inference_path) == ("onnx", "onnx fp32")
+    monkeypatch.undo()
+    no_amx = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(openvino_scorer, "cpu_info", lambda: no_amx)
+    other = CrossEncoder(folder, device="cpu", backend="auto")
+    assert (other.backend, other.inference_path) == ("onnx", "onnx fp32")
+
+
+def test_logit_error_is_relative_to_each_labels_spread() -> None:
+    from sentencekit.backends.openvino_scorer import logit_error
+
+    reference = torch.tensor([[0.0, 10.0], [1.0, 30.0], [2.0, 20.0]])
+    assert logit_error(reference, reference) == 0.0
+    moved = reference + torch.tensor([[0.1, 0.0], [0.0, -0.4], [0.0, 0.0]])
+    assert logit_error(moved, reference) == pytest.approx(0.05)  # 0.1 of 2 beats 0.4 of 20
+    constant = torch.ones(3, 1)
+    assert logit_error(constant, constant) == 0.0
+    assert logit_error(constant + 1e-3, constant) == float("inf")
+
+
+@needs_onnx
 def test_cross_encoder_falls_back_to_torch_when_export_fails(
     ce_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

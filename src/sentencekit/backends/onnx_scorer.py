@@ -63,11 +63,15 @@ class OnnxScorer:
         self.model = model
         self.onnx_path = Path(onnx_path)
         self.provider = provider
-        self.session: Any = open_session(self.onnx_path, provider)
+        self.session: Any = self._open_session()
         self.batch_workers = (num_threads or physical_cores()) if provider == _CPU else 1
         self._inputs = [i.name for i in self.session.get_inputs()]
         self._weights = weights_state(model)
         self._stale = False
+
+    def _open_session(self) -> Any:
+        """The runtime session for :attr:`onnx_path` (ONNX Runtime here; subclasses run others)."""
+        return open_session(self.onnx_path, self.provider)
 
     def ready(self) -> bool:
         """Whether the session may score now (else torch must)."""
@@ -83,7 +87,7 @@ class OnnxScorer:
             return False
         if self.session is None:
             try:
-                self.session = open_session(self.onnx_path, self.provider)
+                self.session = self._open_session()
             except Exception as exc:  # the file went away: torch is exact
                 logger.warning("Cannot reopen %s (%s); scoring with torch.", self.onnx_path, exc)
                 self._stale = True
@@ -126,8 +130,9 @@ def attach_scorer(
 ) -> tuple[str, str, OnnxScorer | None]:
     """Make the scorer ``plan`` asks for; return ``(backend, inference_path, scorer or None)``.
 
-    ``backend=None`` (and ``"auto"``, which has no approximate path for cross-encoders yet) uses the fused
-    fp32 graph when it can and torch otherwise, logging why; ``"onnx"`` raises what loading raises.
+    ``backend=None`` and ``"auto"`` use the fused fp32 graph when they can and torch otherwise, logging why
+    (``"auto"`` then looks for a faster approximate scorer: :mod:`sentencekit.backends.openvino_scorer`);
+    ``"onnx"`` raises what loading raises.
     """
     from sentencekit.backends.onnx_export import find_or_export
 

@@ -65,16 +65,23 @@ def add_model_options(
         add_fast_option(parser)
 
 
-def add_fast_option(parser: argparse.ArgumentParser) -> None:
-    """``--fast``: the embedding model's ``backend="auto"`` instead of the exact default."""
+_FAST_HELP = (
+    "use the fastest path that stays within cosine 0.98 of fp32 on this CPU (backend='auto': bf16 or int8, "
+    "checked on the model when it loads) instead of the exact default"
+)
+_FAST_CROSS_ENCODER_HELP = (
+    "use OpenVINO bf16 on CPUs with AMX when the openvino extra is installed and the model's scores pass a "
+    "check when it loads (backend='auto'); elsewhere the exact default"
+)
+
+
+def add_fast_option(parser: argparse.ArgumentParser, *, cross_encoder: bool = False) -> None:
+    """``--fast``: the model's ``backend="auto"`` instead of the exact default."""
     parser.add_argument(
-        "--fast",
-        action="store_true",
-        help="use the fastest path that stays within cosine 0.98 of fp32 on this CPU (backend='auto': "
-        "bf16 or int8, checked on the model when it loads) instead of the exact default",
+        "--fast", action="store_true", help=_FAST_CROSS_ENCODER_HELP if cross_encoder else _FAST_HELP
     )
 
 
 def model_backend(args: argparse.Namespace) -> str | None:
-    """The ``backend`` argument for ``SentenceTransformer`` that ``--fast`` asks for (``None``: default)."""
+    """The ``backend`` argument that ``--fast`` asks for (``None``: the default)."""
     return "auto" if getattr(args, "fast", False) else None

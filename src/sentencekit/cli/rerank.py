@@ -4,6 +4,7 @@ Examples::
 
     sentencekit rerank "How many people live in Berlin?" docs.txt --model cross-encoder/ms-marco-MiniLM-L6-v2
     sentencekit rerank "statins and cholesterol" corpus.jsonl --column text -k 10 --json
+    sentencekit rerank "statins and cholesterol" corpus.jsonl --model ./my-reranker --fast
 
 Documents come from .txt (one per line), .jsonl, .csv, .tsv or .parquet files (text in --column). The
 score is the cross-encoder's (a probability for the usual one-label rerankers).
@@ -17,7 +18,13 @@ import sys
 from pathlib import Path
 
 from sentencekit.cli.main import plain_help
-from sentencekit.cli.options import add_input_options, add_model_options, positive_int
+from sentencekit.cli.options import (
+    add_fast_option,
+    add_input_options,
+    add_model_options,
+    model_backend,
+    positive_int,
+)
 
 __all__ = ["add_parser"]
 
@@ -42,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         model_help="cross-encoder: folder, Hub id or name",
         embedding=False,
     )
+    add_fast_option(parser, cross_encoder=True)
     parser.set_defaults(handler=run)
 
 
@@ -57,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sentencekit.cross_encoder import CrossEncoder
 
-    model = CrossEncoder(args.model, device=args.device)
+    model = CrossEncoder(args.model, device=args.device, backend=model_backend(args))
     try:
         ranked = model.rank(
             args.query,

@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reranker is not None:
         from sentencekit.cross_encoder import CrossEncoder
 
-        reranker = CrossEncoder(args.reranker, device=args.device)
+        reranker = CrossEncoder(args.reranker, device=args.device, backend=model_backend(args))
+        logger.info("Reranker %s runs %s", args.reranker, reranker.inference_path)
     app = create_app(model, reranker=reranker, index=args.index, config=config)
     level = "error" if args.quiet else {0: "warning", 1: "info"}.get(args.verbose, "debug")
     host, port = sock.getsockname()[:2]

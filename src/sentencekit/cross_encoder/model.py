@@ -67,7 +67,9 @@ class CrossEncoder(nn.Module):
         backend: ``None`` (default): the fastest exact path, ONNX Runtime with the fused fp32 graph on CPU
             when the ``onnx`` extra is installed, else torch; ``"torch"``; ``"onnx"`` (``model_kwargs`` then
             takes ``file_name``, e.g. ``"onnx/model_qint8_avx512_vnni.onnx"``, ``provider``,
-            ``num_threads``); ``"auto"`` is the default path for now. ``inference_path`` says what runs.
+            ``num_threads``); ``"auto"``: OpenVINO bf16 on CPUs with AMX when the ``openvino`` extra is
+            installed and the model's logits pass a check (:mod:`sentencekit.backends.openvino_scorer`), else
+            the default. ``inference_path`` says what runs.
 
     Example:
         >>> model = CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
@@ -157,6 +159,12 @@ class CrossEncoder(nn.Module):
         self.backend, self.inference_path, self._onnx_scorer = attach_scorer(
             backend_plan, self.model, inputs, folder, str(self.device)
         )
+        if backend_plan.backend == "auto" and self.backend == "onnx":  # on the CPU, the exact graph in place
+            from sentencekit.backends.openvino_scorer import choose_fast_scorer
+
+            fast = choose_fast_scorer(self.model, self.tokenizer, self.max_length, folder, inputs)
+            if fast is not None:
+                self.backend, self.inference_path, self._onnx_scorer = fast
         logger.info("Loaded cross-encoder %s: predict() returns %s.", self.model_id, self.score_description)
 
     # --- properties ---------------------------------------------------------------------------------------
