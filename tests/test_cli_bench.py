@@ -317,3 +317,20 @@ def test_runner_with_the_reference_as_baseline(monkeypatch, tiny_hf_folder, inpu
     assert paths["reference bf16"]["max_abs_diff_vs_baseline"] == pytest.approx(1e-3)
     assert all("stsb_spearman" in result for result in paths.values())  # encoded apart: not the short set
     assert "against the reference (sentence-transformers" in format_tables(report)
+
+
+def test_a_model_the_flop_counter_cannot_run_gets_no_bound(monkeypatch, tiny_hf_folder, caplog):
+    from sentencekit.benchmarking import BenchConfig, TextSet, format_tables, run_benchmark, runner
+
+    def unsupported(transformer):
+        raise RuntimeError("this architecture cannot be counted")
+
+    monkeypatch.setattr(runner, "measure_ceiling", unsupported)
+    monkeypatch.setattr(runner, "reference_available", lambda: False)
+    sets = [TextSet("short", "mine", ["a dog", "hello world"])]
+    config = BenchConfig(paths=("sentencekit-torch-fp32",), repeats=1)
+    report = run_benchmark(str(tiny_hf_folder), sets, config, log=lambda _: None)
+    assert report["ceiling"] is None
+    assert "fp32_ceiling_tokens_per_s" not in report["datasets"]["short (mine)"]
+    assert "no fp32 path" not in format_tables(report)
+    assert "cannot be counted" in caplog.text

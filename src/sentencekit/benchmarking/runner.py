@@ -21,6 +21,7 @@ average before and after is recorded for that reason.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import platform
 import statistics
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 Encode = Callable[[list[str]], np.ndarray]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,12 @@ def _count_tokens(
 
     counter = Transformer.load(folder)
     lengths = [[int(n) for n in counter.tokenize_unpadded(s.texts).lengths()] for s in sets]
-    ceiling = measure_ceiling(counter) if with_ceiling else None
+    ceiling = None
+    if with_ceiling:
+        try:
+            ceiling = measure_ceiling(counter)
+        except Exception as exc:  # an architecture the FLOP counter cannot run: the report goes without it
+            logger.warning("No fp32 bound for this model (%s: %s)", type(exc).__name__, exc)
     del counter
     gc.collect()
     return lengths, ceiling
