@@ -328,8 +328,8 @@ def test_missing_file_and_bad_arguments(exported_folder: Path) -> None:
         SentenceTransformer(
             str(exported_folder), backend="onnx", model_kwargs={"torch_dtype": torch.bfloat16}
         )
-    with pytest.raises(ValueError, match="backend='torch', 'onnx' or 'auto'"):
-        SentenceTransformer(str(exported_folder), backend="openvino")
+    with pytest.raises(ValueError, match="backend='torch', 'onnx', 'openvino' or 'auto'"):
+        SentenceTransformer(str(exported_folder), backend="tensorrt")
     with pytest.raises(ValueError, match="num_threads"):
         SentenceTransformer(str(exported_folder), backend="onnx", model_kwargs={"num_threads": 0})
 
@@ -668,6 +668,59 @@ def test_auto_on_amx_runs_openvino_first(
     assert np.abs(model.encode(texts) - changed.encode(texts)).max() < 1e-5
 
 
+@needs_onnx
+@needs_openvino
+def test_openvino_backend_by_name_is_exact_and_reads_the_references_file(
+    exported_folder: Path, texts: list[str], torch_embeddings: np.ndarray, tmp_path: Path
+) -> None:
+    import openvino as ov
+
+    from sentencekit.backends.openvino import OpenVinoTransformer
+
+    model = SentenceTransformer(str(exported_folder), device="cpu", backend="openvino")
+    assert (model.backend, model.inference_path) == ("openvino", "openvino f32")
+    encoder = model[0]
+    assert isinstance(encoder, OpenVinoTransformer) and encoder.onnx_path.name == "model.onnx"
+    assert (encoder.default_batch_size, encoder.default_batch_tokens) == (32, 512)  # ONNX Runtime's fp32 plan
+    emb = model.encode(texts)
+    assert float(np.abs(emb - torch_embeddings).max()) <= 1e-5  # f32 unless asked: exact
+
+    hint = {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}
+    bf16 = SentenceTransformer(str(exported_folder), device="cpu", backend="openvino", model_kwargs=hint)
+    assert bf16.inference_path in ("openvino bf16", "openvino f32")  # f32 where the CPU has no bf16
+    assert _min_cosine(bf16.encode(texts), torch_embeddings) >= 0.98
+
+    # the reference's file: openvino/openvino_model.xml and .bin, used when the folder has it
+    folder = tmp_path / "with_ir"
+    shutil.copytree(exported_folder, folder)
+    (folder / "openvino").mkdir()
+    ir_model = ov.convert_model(str(encoder.onnx_path))
+    ov.save_model(ir_model, str(folder / "openvino" / "openvino_model.xml"), compress_to_fp16=False)
+    ir = SentenceTransformer(str(folder), device="cpu", backend="openvino")
+    assert ir[0].onnx_path == folder / "openvino" / "openvino_model.xml"
+    assert float(np.abs(ir.encode(texts) - torch_embeddings).max()) <= 1e-5
+    assert ir[0].cache_identity() != encoder.cache_identity()  # another graph file
+    ir.save(str(tmp_path / "saved"))  # asked for by name: the IR goes with the model
+    assert {p.name for p in (tmp_path / "saved" / "openvino").iterdir()} == {
+        "openvino_model.xml",
+        "openvino_model.bin",
+    }
+    again = SentenceTransformer(str(tmp_path / "saved"), device="cpu", backend="openvino")
+    assert again[0].onnx_path.parent == tmp_path / "saved" / "openvino"
+    assert float(np.abs(again.encode(texts) - torch_embeddings).max()) <= 1e-5
+
+    with pytest.raises(ModelFormatError, match=r"nothere\.xml \(with its \.bin beside it\) is not in"):
+        SentenceTransformer(
+            str(folder), backend="openvino", model_kwargs={"file_name": "openvino/nothere.xml"}
+        )
+    with pytest.raises(ValueError, match="neither an OpenVINO .xml nor an .onnx file"):
+        SentenceTransformer(str(folder), backend="openvino", model_kwargs={"file_name": "model.bin"})
+    with pytest.raises(ValueError, match="must be a dict"):
+        SentenceTransformer(str(folder), backend="openvino", model_kwargs={"ov_config": "bf16"})
+    with pytest.raises(ValueError, match=r"do not apply to backend='openvino'.*ov_config"):
+        SentenceTransformer(str(folder), backend="openvino", model_kwargs={"num_threads": 2})
+
+
 def test_openvino_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentencekit.backends.openvino import CompiledEncoder
 
@@ -767,6 +820,21 @@ def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
     monkeypatch.setattr(openvino_scorer, "cpu_info", lambda: no_amx)
     other = CrossEncoder(folder, device="cpu", backend="auto")
     assert (other.backend, other.inference_path) == ("onnx", "onnx fp32")
+
+
+@needs_onnx
+@needs_openvino
+def test_cross_encoder_openvino_backend_by_name_is_exact(ce_folder: Path, tmp_path: Path) -> None:
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = tmp_path / "ce"
+    shutil.copytree(ce_folder, folder)
+    expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
+    model = CrossEncoder(folder, device="cpu", backend="openvino")
+    assert (model.backend, model.inference_path) == ("openvino", "openvino f32")
+    np.testing.assert_allclose(model.predict(CE_PAIRS), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="do not apply to backend='openvino'"):
+        CrossEncoder(folder, device="cpu", backend="openvino", model_kwargs={"provider": "x"})
 
 
 def test_logit_error_is_relative_to_each_labels_spread() -> None:

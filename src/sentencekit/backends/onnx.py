@@ -155,6 +155,7 @@ class OnnxTransformer(Transformer):
     batch_workers: int
     implicit: bool
     _provider: str
+    _session_options: dict[str, str] | None
     _onnx_inputs: list[str]
     _onnx_sha256: str | None
     _weights: tuple[tuple[int, int, int, int], ...]
@@ -167,8 +168,12 @@ class OnnxTransformer(Transformer):
         onnx_path: Path,
         provider: str = _CPU,
         num_threads: int | None = None,
+        session_options: dict[str, str] | None = None,
     ) -> OnnxTransformer:
         """Take over ``transformer``'s encoder, tokenizer and settings, and open ``onnx_path``.
+
+        ``session_options`` go to the runtime that opens the file (none for ONNX Runtime; OpenVINO's
+        compile options for :class:`~sentencekit.backends.openvino.OpenVinoTransformer`).
 
         Raises:
             ModelFormatError: When the file cannot be opened or needs inputs the tokenizer cannot give.
@@ -178,7 +183,7 @@ class OnnxTransformer(Transformer):
                 "This model needs every layer's hidden states (WeightedLayerPooling), which the ONNX backend "
                 "does not produce; use backend='torch'."
             )
-        session = cls._open_session(onnx_path, provider)
+        session = cls._open_session(onnx_path, provider, session_options)
         # Same object, new class: every attribute (and the nn.Module registry) is the transformer's.
         module = cls.__new__(cls)
         module.__dict__.update(transformer.__dict__)
@@ -186,6 +191,7 @@ class OnnxTransformer(Transformer):
         module.session = session
         module.implicit = False
         module._provider = provider
+        module._session_options = session_options
         module.batch_workers = cls._batch_workers(provider, num_threads)
         module._onnx_inputs = [i.name for i in session.get_inputs()]
         missing = set(module._onnx_inputs) - {"input_ids", "attention_mask", "token_type_ids"}
@@ -199,7 +205,7 @@ class OnnxTransformer(Transformer):
         return module
 
     @classmethod
-    def _open_session(cls, path: Path, provider: str) -> Any:
+    def _open_session(cls, path: Path, provider: str, options: dict[str, str] | None) -> Any:
         """The runtime for ``path`` (an ONNX Runtime session here; subclasses may run the graph elsewhere)."""
         return open_session(path, provider)
 
@@ -226,7 +232,7 @@ class OnnxTransformer(Transformer):
             return False
         if self.session is None:
             try:
-                self.session = self._open_session(self.onnx_path, self._provider)
+                self.session = self._open_session(self.onnx_path, self._provider, self._session_options)
             except Exception as exc:  # the file went away (another machine, a cleaned cache): torch is exact
                 logger.warning("Cannot reopen %s (%s); encoding with torch.", self.onnx_path, exc)
                 self._stale = True

@@ -132,13 +132,23 @@ def attach_scorer(
 
     ``backend=None`` and ``"auto"`` use the fused fp32 graph when they can and torch otherwise, logging why
     (``"auto"`` then looks for a faster approximate scorer: :mod:`sentencekit.backends.openvino_scorer`);
-    ``"onnx"`` raises what loading raises.
+    ``"onnx"`` and ``"openvino"`` raise what loading raises.
     """
     from sentencekit.backends.onnx_export import find_or_export
 
     source = classifier_source(model, input_names)
     if plan.backend == "torch":
         return "torch", torch_path(model), None
+    if plan.backend == "openvino":
+        from sentencekit.backends.openvino import openvino_file
+        from sentencekit.backends.openvino_scorer import OpenVinoScorer
+
+        ov_scorer = OpenVinoScorer(
+            model,
+            openvino_file(source, folder, plan.onnx_options.get("file_name")),
+            plan.onnx_options.get("ov_config"),
+        )
+        return "openvino", f"openvino {ov_scorer.session.precision}", ov_scorer
     if plan.backend == "onnx":
         path = find_or_export(source, folder, plan.onnx_options.get("file_name"))
         scorer = OnnxScorer(

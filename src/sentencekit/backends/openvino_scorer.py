@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from sentencekit.backends.cpu import cpu_info, physical_cores
+from sentencekit.backends.onnx import BATCH_TOKENS
 from sentencekit.backends.onnx_scorer import OnnxScorer, classifier_source
 from sentencekit.backends.openvino import PROVIDER, CompiledEncoder, openvino_installed
 from sentencekit.backends.probe import PROBE_TEXTS
@@ -39,19 +40,29 @@ PROBE_PAIRS: tuple[tuple[str, str], ...] = (
 
 
 class OpenVinoScorer(OnnxScorer):
-    """An :class:`~sentencekit.backends.onnx_scorer.OnnxScorer` whose graph OpenVINO runs (bf16 with AMX)."""
+    """An :class:`~sentencekit.backends.onnx_scorer.OnnxScorer` whose graph OpenVINO runs.
 
-    def __init__(self, model: torch.nn.Module, onnx_path: Path) -> None:
+    In f32 unless ``ov_config`` (OpenVINO compile options) says otherwise; ``backend="auto"`` asks for bf16.
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, onnx_path: Path, ov_config: dict[str, Any] | None = None
+    ) -> None:
+        self.ov_config = dict(ov_config or {})
         super().__init__(model, onnx_path, provider=PROVIDER)
         self.batch_workers = physical_cores()
 
     def _open_session(self) -> CompiledEncoder:
-        return CompiledEncoder(self.onnx_path, physical_cores())
+        return CompiledEncoder(self.onnx_path, physical_cores(), self.ov_config)
 
     @property
     def default_batch_tokens(self) -> int | None:
-        """2,048 padded tokens per batch, as the bf16 encoders on the CPU."""
-        return HALF_CPU_BATCH_TOKENS
+        """2,048 padded tokens per batch in bf16, as the bf16 encoders on the CPU; 512 in f32."""
+        return (
+            HALF_CPU_BATCH_TOKENS
+            if getattr(self.session, "precision", "") in ("bf16", "f16")
+            else BATCH_TOKENS
+        )
 
     @property
     def inference_path(self) -> str:
@@ -101,7 +112,8 @@ def choose_fast_scorer(
         return None
     try:
         source = classifier_source(model, input_names)
-        scorer = OpenVinoScorer(model, find_or_export(source, folder, EXPORT_FILE, trust_unrecorded=False))
+        path = find_or_export(source, folder, EXPORT_FILE, trust_unrecorded=False)
+        scorer = OpenVinoScorer(model, path, {"INFERENCE_PRECISION_HINT": "bf16"})
     except Exception as exc:  # any failure: the exact path stays
         logger.info("backend='auto': OpenVINO is not available (%s: %s)", type(exc).__name__, exc)
         return None

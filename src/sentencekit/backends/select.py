@@ -8,6 +8,9 @@
                        torch otherwise, and always on GPU or with a half-precision ``torch_dtype``
 ``"torch"``            torch, as loaded
 ``"onnx"``             ONNX Runtime with ``model_kwargs["file_name"]`` (default: the fused fp32 graph)
+``"openvino"``         OpenVINO with the folder's ``openvino/openvino_model.xml`` or the ONNX export, in f32
+                       unless ``model_kwargs["ov_config"]`` asks for bf16 (see
+                       :mod:`sentencekit.backends.openvino`)
 ``"auto"``             the fastest path on this CPU whose embeddings stay within cosine 0.98 of fp32, checked
                        on this model (see :mod:`sentencekit.backends.probe`): ONNX int8, then torch bf16
                        where the CPU has native bf16, then the exact paths; on CPUs with AMX, OpenVINO bf16
@@ -35,7 +38,7 @@ __all__ = ["BACKENDS", "BackendPlan", "plan_backend", "torch_path", "why_not_onn
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "auto")
+BACKENDS = ("torch", "onnx", "openvino", "auto")
 # model_kwargs keys that select the encoder's dtype (transformers 5 reads "dtype", older ones "torch_dtype").
 _DTYPE_KEYS = ("torch_dtype", "dtype")
 
@@ -57,9 +60,11 @@ class BackendPlan:
     """The backend request, validated before loading; :meth:`apply` sets it up on the loaded modules.
 
     Attributes:
-        backend: ``None``, ``"torch"``, ``"onnx"`` or ``"auto"``.
-        torch_model_kwargs: What the torch loading gets (``None`` for ``"onnx"``, whose options differ).
-        onnx_options: ``file_name``, ``provider``, ``num_threads`` for ``backend="onnx"``.
+        backend: ``None``, ``"torch"``, ``"onnx"``, ``"openvino"`` or ``"auto"``.
+        torch_model_kwargs: What the torch loading gets (``None`` for ``"onnx"`` and ``"openvino"``, whose
+            options differ).
+        onnx_options: ``file_name``, ``provider``, ``num_threads`` for ``backend="onnx"``; ``file_name``,
+            ``ov_config`` for ``backend="openvino"``.
     """
 
     backend: str | None
@@ -84,6 +89,12 @@ class BackendPlan:
 
             modules[0] = to_onnx(first, folder, self.onnx_options)
             return "onnx", _onnx_path(modules[0])
+        if self.backend == "openvino":
+            from sentencekit.backends.openvino import to_openvino
+
+            encoder = to_openvino(first, folder, implicit=False, **self.onnx_options)
+            modules[0] = encoder
+            return "openvino", f"openvino {encoder.session.precision}"
         why_not = why_not_onnx(device, self.torch_model_kwargs)
         if first.output_hidden_states:
             why_not = "the model needs every layer's hidden states"
@@ -118,13 +129,17 @@ def plan_backend(
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(
-            f"backend={backend!r} is not available; use backend='torch', 'onnx' or 'auto' (or leave it out "
-            "for the fastest exact path)."
+            f"backend={backend!r} is not available; use backend='torch', 'onnx', 'openvino' or 'auto' (or "
+            "leave it out for the fastest exact path)."
         )
     if backend == "onnx":
         from sentencekit.backends.onnx import split_onnx_kwargs
 
         return BackendPlan(backend, None, split_onnx_kwargs(model_kwargs))
+    if backend == "openvino":
+        from sentencekit.backends.openvino import split_openvino_kwargs
+
+        return BackendPlan(backend, None, split_openvino_kwargs(model_kwargs))
     if backend is None and not from_folder:
         backend = "torch"
     return BackendPlan(backend, model_kwargs)
