@@ -713,7 +713,7 @@ def test_openvino_backend_by_name_is_exact_and_reads_the_references_file(
         SentenceTransformer(
             str(folder), backend="openvino", model_kwargs={"file_name": "openvino/nothere.xml"}
         )
-    with pytest.raises(ValueError, match="neither an OpenVINO .xml nor an .onnx file"):
+    with pytest.raises(ValueError, match=r"neither an OpenVINO \.xml nor an \.onnx file"):
         SentenceTransformer(str(folder), backend="openvino", model_kwargs={"file_name": "model.bin"})
     with pytest.raises(ValueError, match="must be a dict"):
         SentenceTransformer(str(folder), backend="openvino", model_kwargs={"ov_config": "bf16"})
