@@ -68,8 +68,10 @@ class SentenceTransformer(nn.Sequential):
         config_kwargs: Passed to ``AutoConfig.from_pretrained``.
         backend: ``None`` (default): the fastest exact path, ONNX Runtime fp32 on CPU when the ``onnx`` extra
             is installed, else torch. ``"torch"``, ``"onnx"`` (ONNX Runtime; files exported on first use and
-            cached; ``pip install "sentencekit[onnx]"``), or ``"auto"``: the fastest path whose embeddings
-            stay within cosine 0.98 of fp32 (int8 or bf16). ``inference_path`` says what runs; see
+            cached; ``pip install "sentencekit[onnx]"``), ``"openvino"`` (the folder's
+            ``openvino/openvino_model.xml`` or the ONNX export, in f32 unless ``model_kwargs["ov_config"]``
+            says otherwise; ``pip install "sentencekit[openvino]"``), or ``"auto"``: the fastest path whose
+            embeddings stay within cosine 0.98 of fp32 (int8 or bf16). ``inference_path`` says what runs; see
             ``docs/fast_inference.md``.
         cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
             ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).

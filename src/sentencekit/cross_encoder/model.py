@@ -67,7 +67,9 @@ class CrossEncoder(nn.Module):
         backend: ``None`` (default): the fastest exact path, ONNX Runtime with the fused fp32 graph on CPU
             when the ``onnx`` extra is installed, else torch; ``"torch"``; ``"onnx"`` (``model_kwargs`` then
             takes ``file_name``, e.g. ``"onnx/model_qint8_avx512_vnni.onnx"``, ``provider``,
-            ``num_threads``); ``"auto"``: OpenVINO bf16 on CPUs with AMX when the ``openvino`` extra is
+            ``num_threads``); ``"openvino"`` (``file_name``: default the folder's
+            ``openvino/openvino_model.xml``, else the ONNX export; ``ov_config``; f32 unless it says
+            otherwise); ``"auto"``: OpenVINO bf16 on CPUs with AMX when the ``openvino`` extra is
             installed and the model's logits pass a check (:mod:`sentencekit.backends.openvino_scorer`), else
             the default. ``inference_path`` says what runs.
 
