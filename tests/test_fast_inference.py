@@ -739,6 +739,12 @@ def ce_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_cross_encoder(tmp_path_factory.mktemp("ce_onnx"), 3, seed=3)
 
 
+@pytest.fixture
+def ce_copy(ce_folder: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny cross-encoder's folder, where a test may write ONNX files."""
+    return Path(shutil.copytree(ce_folder, tmp_path / "ce"))
+
+
 CE_PAIRS = [
     ("A man is eating food.", "A man eats a piece of bread."),
     ("hello", "world"),
@@ -748,11 +754,10 @@ CE_PAIRS = [
 
 
 @needs_onnx
-def test_cross_encoder_default_is_the_exact_onnx_path(ce_folder: Path, tmp_path: Path) -> None:
+def test_cross_encoder_default_is_the_exact_onnx_path(ce_copy: Path) -> None:
     from sentencekit.cross_encoder import CrossEncoder
 
-    folder = tmp_path / "ce"
-    shutil.copytree(ce_folder, folder)
+    folder = ce_copy
     torch_model = CrossEncoder(folder, device="cpu", backend="torch")
     assert (torch_model.backend, torch_model.inference_path) == ("torch", "torch fp32")
     expected = torch_model.predict(CE_PAIRS, batch_size=2)
@@ -778,15 +783,14 @@ def test_cross_encoder_default_is_the_exact_onnx_path(ce_folder: Path, tmp_path:
 @needs_onnx
 @needs_openvino
 def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
-    ce_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ce_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import copy
 
     from sentencekit.backends import cpu, openvino_scorer
     from sentencekit.cross_encoder import CrossEncoder
 
-    folder = tmp_path / "ce"
-    shutil.copytree(ce_folder, folder)
+    folder = ce_copy
     expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
     flags = frozenset({"amx_bf16", "avx512_bf16", "avx512_vnni"})
     amx = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=flags)
@@ -824,11 +828,10 @@ def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
 
 @needs_onnx
 @needs_openvino
-def test_cross_encoder_openvino_backend_by_name_is_exact(ce_folder: Path, tmp_path: Path) -> None:
+def test_cross_encoder_openvino_backend_by_name_is_exact(ce_copy: Path) -> None:
     from sentencekit.cross_encoder import CrossEncoder
 
-    folder = tmp_path / "ce"
-    shutil.copytree(ce_folder, folder)
+    folder = ce_copy
     expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
     model = CrossEncoder(folder, device="cpu", backend="openvino")
     assert (model.backend, model.inference_path) == ("openvino", "openvino f32")
@@ -851,15 +854,14 @@ def test_logit_error_is_relative_to_each_labels_spread() -> None:
 
 @needs_onnx
 def test_cross_encoder_falls_back_to_torch_when_export_fails(
-    ce_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ce_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import copy
 
     from sentencekit.backends import onnx_export
     from sentencekit.cross_encoder import CrossEncoder
 
-    folder = tmp_path / "ce"
-    shutil.copytree(ce_folder, folder)
+    folder = ce_copy
     model = CrossEncoder(folder, device="cpu")
     clone = copy.deepcopy(model)  # the session is dropped and reopened on first use
     np.testing.assert_allclose(clone.predict(CE_PAIRS), model.predict(CE_PAIRS), atol=1e-6)
