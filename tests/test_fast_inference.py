@@ -838,6 +838,14 @@ def test_cross_encoder_openvino_backend_by_name_is_exact(ce_copy: Path) -> None:
     np.testing.assert_allclose(model.predict(CE_PAIRS), expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="do not apply to backend='openvino'"):
         CrossEncoder(folder, device="cpu", backend="openvino", model_kwargs={"provider": "x"})
+    # an encoder's graph given to a cross-encoder: its output is no logits
+    import openvino as ov
+
+    encoder_graph = SentenceTransformer(str(folder), device="cpu", backend="openvino")[0].onnx_path
+    (folder / "openvino").mkdir()
+    ov.save_model(ov.convert_model(str(encoder_graph)), str(folder / "openvino" / "encoder.xml"))
+    with pytest.raises(ModelFormatError, match=r"expected logits \(batch, labels\)"):
+        CrossEncoder(folder, backend="openvino", model_kwargs={"file_name": "openvino/encoder.xml"})
 
 
 def test_logit_error_is_relative_to_each_labels_spread() -> None:

@@ -101,14 +101,17 @@ class CompiledEncoder:
 
     Compiled for throughput with ``streams`` streams, in f32 unless ``config`` (OpenVINO compile options,
     which win over these defaults) says otherwise. Each calling thread gets an inference request of its own,
-    so batches run side by side.
+    so batches run side by side. The first output must have ``output_ndim`` dimensions: 3 for an encoder's
+    token embeddings, 2 for a classifier's logits.
 
     Attributes:
         precision: The inference precision OpenVINO compiled: ``"f32"``, or ``"bf16"`` where asked for and
             the CPU multiplies bf16 in hardware.
     """
 
-    def __init__(self, path: Path, streams: int, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, path: Path, streams: int, config: dict[str, Any] | None = None, output_ndim: int = 3
+    ) -> None:
         ov = require("openvino", extra="openvino", purpose="the OpenVINO path")
         options = {
             "INFERENCE_PRECISION_HINT": "f32",
@@ -128,8 +131,9 @@ class CompiledEncoder:
         # One inference on this thread first: OpenVINO's Python bindings set up their NumPy interface on the
         # first array they convert, and two batch threads doing that at once can deadlock (seen in testing).
         (out,) = self.run(None, {name: np.ones((1, 1), dtype=np.int64) for name in self._names})
-        if out.ndim not in (2, 3):  # token embeddings (batch, tokens, width) or a classifier's logits
-            raise ModelFormatError(f"{path}'s first output has shape {out.shape}: not the encoder's output.")
+        if out.ndim != output_ndim:
+            what = "token embeddings (batch, tokens, width)" if output_ndim == 3 else "logits (batch, labels)"
+            raise ModelFormatError(f"{path}'s first output has shape {out.shape}; expected {what}.")
 
     def get_inputs(self) -> list[SimpleNamespace]:
         """The graph's inputs, each with a ``name``."""

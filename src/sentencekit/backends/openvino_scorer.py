@@ -53,7 +53,7 @@ class OpenVinoScorer(OnnxScorer):
         self.batch_workers = physical_cores()
 
     def _open_session(self) -> CompiledEncoder:
-        return CompiledEncoder(self.onnx_path, physical_cores(), self.ov_config)
+        return CompiledEncoder(self.onnx_path, physical_cores(), self.ov_config, output_ndim=2)
 
     @property
     def default_batch_tokens(self) -> int | None:
