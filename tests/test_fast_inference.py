@@ -787,23 +787,23 @@ def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
 ) -> None:
     import copy
 
-    from sentencekit.backends import cpu, openvino_scorer
+    from sentencekit.backends import cpu, fast_scorer, openvino_scorer
     from sentencekit.cross_encoder import CrossEncoder
 
     folder = ce_copy
     expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
     flags = frozenset({"amx_bf16", "avx512_bf16", "avx512_vnni"})
     amx = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=flags)
-    monkeypatch.setattr(openvino_scorer, "cpu_info", lambda: amx)
+    monkeypatch.setattr(fast_scorer, "cpu_info", lambda: amx)
     # this tiny model's widened layers move its bf16 logits by ~3% of their spread on the probe pairs, which
     # the default bound (1%) refuses: allow 10% to see the path run, and hold it to that on other pairs
-    monkeypatch.setattr(openvino_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)
+    monkeypatch.setattr(fast_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)
     model = CrossEncoder(folder, device="cpu", backend="auto")
     # bf16 where this CPU multiplies bf16 in hardware; OpenVINO compiles f32 elsewhere
     assert model.backend == "openvino" and model.inference_path in ("openvino bf16", "openvino f32")
     scorer = model._scoring_model()
     assert isinstance(scorer, openvino_scorer.OpenVinoScorer) and scorer.onnx_path.name == "model.onnx"
-    assert (scorer.parallel_batches, scorer.default_batch_tokens) == (cpu.physical_cores(), 2048)
+    assert scorer.parallel_batches == cpu.physical_cores()
     got = model.predict(CE_PAIRS)
     spread = expected.max(axis=0) - expected.min(axis=0)
     assert (np.abs(got - expected).max(axis=0) <= 0.1 * spread).all()
@@ -816,14 +816,47 @@ def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
         model.model.classifier.bias.add_(1.0)
     np.testing.assert_allclose(model.predict(CE_PAIRS), expected + 1.0, atol=1e-5)
 
-    monkeypatch.setattr(openvino_scorer, "PROBE_MAX_LOGIT_ERROR", -1.0)  # nothing approximate passes
+    monkeypatch.setattr(fast_scorer, "PROBE_MAX_LOGIT_ERROR", -1.0)  # nothing approximate passes
     exact = CrossEncoder(folder, device="cpu", backend="auto")
     assert (exact.backend, exact.inference_path) == ("onnx", "onnx fp32")
-    monkeypatch.undo()
-    no_amx = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=frozenset({"avx512_bf16"}))
-    monkeypatch.setattr(openvino_scorer, "cpu_info", lambda: no_amx)
+    no_bf16 = cpu.CpuInfo(physical_cores=2, native_bf16=False, int8_dot=True, flags=frozenset({"avx2"}))
+    monkeypatch.setattr(fast_scorer, "cpu_info", lambda: no_bf16)
+    monkeypatch.setattr(fast_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)
     other = CrossEncoder(folder, device="cpu", backend="auto")
-    assert (other.backend, other.inference_path) == ("onnx", "onnx fp32")
+    assert (other.backend, other.inference_path) == ("onnx", "onnx fp32")  # nothing faster to try
+
+
+@needs_onnx
+def test_cross_encoder_auto_with_bf16_and_no_amx_runs_a_torch_bf16_copy(
+    ce_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    from sentencekit.backends import cpu, fast_scorer
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = ce_copy
+    torch_model = CrossEncoder(folder, device="cpu", backend="torch")
+    expected = torch_model.predict(CE_PAIRS)
+    zen = cpu.CpuInfo(physical_cores=2, native_bf16=True, int8_dot=True, flags=frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(fast_scorer, "cpu_info", lambda: zen)
+    monkeypatch.setattr(fast_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)  # as above: this tiny model moves ~3%
+    model = CrossEncoder(folder, device="cpu", backend="auto")
+    assert (model.backend, model.inference_path) == ("torch", "torch bf16")
+    scorer = model._scoring_model()
+    assert isinstance(scorer, fast_scorer.TorchHalfScorer)
+    assert (scorer.parallel_batches, scorer.default_batch_tokens) == (cpu.physical_cores(), 2048)
+    assert next(model.model.parameters()).dtype == torch.float32  # the copy is bf16, the model is not
+    got = model.predict(CE_PAIRS, batch_size=2)  # several batches, side by side
+    spread = expected.max(axis=0) - expected.min(axis=0)
+    assert (np.abs(got - expected).max(axis=0) <= 0.1 * spread).all()
+    assert np.abs(got - expected).max() > 1e-6  # really bf16
+    np.testing.assert_allclose(model.predict(CE_PAIRS, batch_size=32), got, atol=0.02 * spread.max())
+    clone = copy.deepcopy(model)  # the copy makes its own bf16 copy
+    np.testing.assert_allclose(clone.predict(CE_PAIRS, batch_size=2), got, atol=1e-6)
+    with torch.no_grad():  # changed weights: the fp32 model takes over, exact again
+        model.model.classifier.bias.add_(1.0)
+    np.testing.assert_allclose(model.predict(CE_PAIRS), expected + 1.0, atol=1e-5)
 
 
 @needs_onnx
@@ -849,7 +882,7 @@ def test_cross_encoder_openvino_backend_by_name_is_exact(ce_copy: Path) -> None:
 
 
 def test_logit_error_is_relative_to_each_labels_spread() -> None:
-    from sentencekit.backends.openvino_scorer import logit_error
+    from sentencekit.backends.fast_scorer import logit_error
 
     reference = torch.tensor([[0.0, 10.0], [1.0, 30.0], [2.0, 20.0]])
     assert logit_error(reference, reference) == 0.0

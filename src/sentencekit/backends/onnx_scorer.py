@@ -57,6 +57,8 @@ class OnnxScorer:
         batch_workers: Batches the scoring loop may run at once, one thread each.
     """
 
+    runtime_name = "ONNX Runtime"  # what scores when the scorer may, in log messages
+
     def __init__(
         self, model: nn.Module, onnx_path: Path, provider: str = _CPU, num_threads: int | None = None
     ) -> None:
@@ -81,8 +83,9 @@ class OnnxScorer:
             self._stale = True
             logger.warning(
                 "The cross-encoder's weights changed after %s was made; scoring with torch from now on "
-                "(exact). Load the model again to use ONNX Runtime with the new weights.",
+                "(exact). Load the model again to use %s with the new weights.",
                 self.onnx_path.name,
+                self.runtime_name,
             )
             return False
         if self.session is None:
@@ -131,7 +134,7 @@ def attach_scorer(
     """Make the scorer ``plan`` asks for; return ``(backend, inference_path, scorer or None)``.
 
     ``backend=None`` and ``"auto"`` use the fused fp32 graph when they can and torch otherwise, logging why
-    (``"auto"`` then looks for a faster approximate scorer: :mod:`sentencekit.backends.openvino_scorer`);
+    (``"auto"`` then looks for a faster approximate scorer: :mod:`sentencekit.backends.fast_scorer`);
     ``"onnx"`` and ``"openvino"`` raise what loading raises.
     """
     from sentencekit.backends.onnx_export import find_or_export

@@ -70,8 +70,8 @@ _FAST_HELP = (
     "checked on the model when it loads) instead of the exact default"
 )
 _FAST_CROSS_ENCODER_HELP = (
-    "use OpenVINO bf16 on CPUs with AMX when the openvino extra is installed and the model's scores pass a "
-    "check when it loads (backend='auto'); elsewhere the exact default"
+    "score in bf16 where the CPU has it (backend='auto': OpenVINO's with AMX and the openvino extra, else "
+    "torch's), when the model's logits pass a check at load; elsewhere the exact default"
 )
 
 

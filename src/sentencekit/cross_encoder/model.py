@@ -69,9 +69,9 @@ class CrossEncoder(nn.Module):
             takes ``file_name``, e.g. ``"onnx/model_qint8_avx512_vnni.onnx"``, ``provider``,
             ``num_threads``); ``"openvino"`` (``file_name``: default the folder's
             ``openvino/openvino_model.xml``, else the ONNX export; ``ov_config``; f32 unless it says
-            otherwise); ``"auto"``: OpenVINO bf16 on CPUs with AMX when the ``openvino`` extra is
-            installed and the model's logits pass a check (:mod:`sentencekit.backends.openvino_scorer`), else
-            the default. ``inference_path`` says what runs.
+            otherwise); ``"auto"``: the first that passes a check of its logits, of OpenVINO bf16 (CPUs with
+            AMX, the ``openvino`` extra) and torch bf16 (CPUs with native bf16), else the default
+            (:mod:`sentencekit.backends.fast_scorer`). ``inference_path`` says what runs.
 
     Example:
         >>> model = CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
@@ -162,7 +162,7 @@ class CrossEncoder(nn.Module):
             backend_plan, self.model, inputs, folder, str(self.device)
         )
         if backend_plan.backend == "auto" and self.backend == "onnx":  # on the CPU, the exact graph in place
-            from sentencekit.backends.openvino_scorer import choose_fast_scorer
+            from sentencekit.backends.fast_scorer import choose_fast_scorer
 
             fast = choose_fast_scorer(self.model, self.tokenizer, self.max_length, folder, inputs)
             if fast is not None:
