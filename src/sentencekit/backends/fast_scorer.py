@@ -156,7 +156,7 @@ def choose_fast_scorer(
         except Exception as exc:  # any failure: the next candidate
             logger.info("backend='auto': %s is not available (%s: %s)", name, type(exc).__name__, exc)
             continue
-        path = str(getattr(scorer, "inference_path", name))
+        path = scorer.inference_path
         error = logit_error(score(scorer), reference)
         if error <= PROBE_MAX_LOGIT_ERROR:
             logger.info(

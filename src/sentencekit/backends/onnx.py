@@ -35,6 +35,7 @@ __all__ = [
     "BATCH_TOKENS",
     "ONNX_MODEL_KWARGS",
     "OnnxTransformer",
+    "known_kwargs",
     "open_session",
     "split_onnx_kwargs",
     "to_onnx",
@@ -57,17 +58,27 @@ _CPU = "CPUExecutionProvider"
 BATCH_TOKENS = 512
 
 
+def known_kwargs(model_kwargs: dict[str, Any] | None, valid: dict[str, str], backend: str) -> dict[str, Any]:
+    """A copy of ``model_kwargs`` when every key is one of ``valid`` (key: what it means).
+
+    Raises:
+        ValueError: For other keys, naming them and listing the valid ones for ``backend``.
+    """
+    options = dict(model_kwargs or {})
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        listed = "; ".join(f"{key}: {why}" for key, why in valid.items())
+        raise ValueError(f"model_kwargs {unknown} do not apply to backend='{backend}'. Valid keys: {listed}.")
+    return options
+
+
 def split_onnx_kwargs(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     """Check ``model_kwargs`` given with ``backend="onnx"`` and return them.
 
     Raises:
         ValueError: For keys the ONNX backend does not take, listing the valid ones, or a bad ``num_threads``.
     """
-    options = dict(model_kwargs or {})
-    unknown = sorted(set(options) - set(ONNX_MODEL_KWARGS))
-    if unknown:
-        valid = "; ".join(f"{key}: {why}" for key, why in ONNX_MODEL_KWARGS.items())
-        raise ValueError(f"model_kwargs {unknown} do not apply to backend='onnx'. Valid keys: {valid}.")
+    options = known_kwargs(model_kwargs, ONNX_MODEL_KWARGS, "onnx")
     normalize_file_name(options.get("file_name"))  # fail early on a malformed name
     threads = options.get("num_threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):

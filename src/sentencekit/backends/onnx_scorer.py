@@ -98,6 +98,11 @@ class OnnxScorer:
         return next(self.model.parameters()).device.type == "cpu"
 
     @property
+    def inference_path(self) -> str:
+        """``"onnx int8"`` or ``"onnx fp32"``, after the file's name (subclasses name their own runtime)."""
+        return "onnx int8" if "qint8" in self.onnx_path.name else "onnx fp32"
+
+    @property
     def parallel_batches(self) -> int:
         """Batches the scoring loop may run at once."""
         return self.batch_workers
@@ -151,13 +156,13 @@ def attach_scorer(
             openvino_file(source, folder, plan.onnx_options.get("file_name")),
             plan.onnx_options.get("ov_config"),
         )
-        return "openvino", f"openvino {ov_scorer.session.precision}", ov_scorer
+        return "openvino", ov_scorer.inference_path, ov_scorer
     if plan.backend == "onnx":
         path = find_or_export(source, folder, plan.onnx_options.get("file_name"))
         scorer = OnnxScorer(
             model, path, plan.onnx_options.get("provider", _CPU), plan.onnx_options.get("num_threads")
         )
-        return "onnx", _path_name(path), scorer
+        return "onnx", scorer.inference_path, scorer
     why_not = why_not_onnx(device, plan.torch_model_kwargs)
     if why_not:
         logger.info("Cross-encoder inference path: torch (%s)", why_not)
@@ -172,9 +177,5 @@ def attach_scorer(
             exc,
         )
         return "torch", torch_path(model), None
-    logger.info("Cross-encoder inference path: onnx fp32 (%s)", scorer.onnx_path.name)
-    return "onnx", "onnx fp32", scorer
-
-
-def _path_name(path: Path) -> str:
-    return "onnx int8" if "qint8" in path.name else "onnx fp32"
+    logger.info("Cross-encoder inference path: %s (%s)", scorer.inference_path, scorer.onnx_path.name)
+    return "onnx", scorer.inference_path, scorer

@@ -35,7 +35,7 @@ import numpy as np
 
 from sentencekit._optional import installed, require
 from sentencekit.backends.cpu import physical_cores
-from sentencekit.backends.onnx import BATCH_TOKENS, OnnxTransformer
+from sentencekit.backends.onnx import BATCH_TOKENS, OnnxTransformer, known_kwargs
 from sentencekit.backends.onnx_export import EXPORT_FILE, find_or_export
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules import Transformer
@@ -79,11 +79,7 @@ def split_openvino_kwargs(model_kwargs: dict[str, Any] | None) -> dict[str, Any]
         ValueError: For keys the OpenVINO backend does not take (listing the valid ones), a ``file_name`` that
             is neither ``.xml`` nor ``.onnx``, or an ``ov_config`` that is not a dict.
     """
-    options = dict(model_kwargs or {})
-    unknown = sorted(set(options) - set(OPENVINO_MODEL_KWARGS))
-    if unknown:
-        valid = "; ".join(f"{key}: {why}" for key, why in OPENVINO_MODEL_KWARGS.items())
-        raise ValueError(f"model_kwargs {unknown} do not apply to backend='openvino'. Valid keys: {valid}.")
+    options = known_kwargs(model_kwargs, OPENVINO_MODEL_KWARGS, "openvino")
     name = options.get("file_name")
     if name is not None and Path(str(name)).suffix not in (".xml", ".onnx"):
         raise ValueError(
@@ -135,6 +131,11 @@ class CompiledEncoder:
             what = "token embeddings (batch, tokens, width)" if output_ndim == 3 else "logits (batch, labels)"
             raise ModelFormatError(f"{path}'s first output has shape {out.shape}; expected {what}.")
 
+    @property
+    def half(self) -> bool:
+        """Whether OpenVINO compiled a half precision (bf16 or f16)."""
+        return self.precision in _HALF
+
     def get_inputs(self) -> list[SimpleNamespace]:
         """The graph's inputs, each with a ``name``."""
         return [SimpleNamespace(name=name) for name in self._names]
@@ -164,7 +165,7 @@ class OpenVinoTransformer(OnnxTransformer):
         return num_threads or physical_cores()
 
     def _half(self) -> bool:
-        return self._session_ready() and getattr(self.session, "precision", "") in _HALF
+        return self._session_ready() and bool(getattr(self.session, "half", False))
 
     @property
     def default_batch_size(self) -> int:
@@ -178,13 +179,18 @@ class OpenVinoTransformer(OnnxTransformer):
             return None
         return HALF_CPU_BATCH_TOKENS if self._half() else BATCH_TOKENS
 
+    @property
+    def inference_path(self) -> str:
+        """``"openvino bf16"`` or ``"openvino f32"``: the precision OpenVINO compiled."""
+        if self.session is None:
+            self._session_ready()  # reopens it after a copy
+        return f"openvino {getattr(self.session, 'precision', 'unknown')}"
+
     def cache_identity(self) -> dict[str, str]:
         """The graph's identity (the .xml and its .bin weights), marked with OpenVINO's precision.
 
         OpenVINO's vectors differ from ONNX Runtime's, and its bf16 ones from its f32 ones.
         """
-        if self.session is None:
-            self._session_ready()  # reopens it after a copy
         if self._onnx_sha256 is None:
             digest = hashlib.sha256()
             for part in (self.onnx_path, _weights_file(self.onnx_path)):
@@ -193,8 +199,7 @@ class OpenVinoTransformer(OnnxTransformer):
                         while chunk := handle.read(1 << 20):
                             digest.update(chunk)
             self._onnx_sha256 = digest.hexdigest()
-        precision = getattr(self.session, "precision", "unknown")
-        return {"backend": f"openvino {precision}", "onnx_sha256": self._onnx_sha256}
+        return {"backend": self.inference_path, "onnx_sha256": self._onnx_sha256}
 
     def save(self, path: str | Path) -> None:
         """Save the torch model; a file asked for by name goes with it (an IR to ``openvino/``)."""

@@ -43,11 +43,7 @@ class OpenVinoScorer(OnnxScorer):
     @property
     def default_batch_tokens(self) -> int | None:
         """2,048 padded tokens per batch in bf16, as the bf16 encoders on the CPU; 512 in f32."""
-        return (
-            HALF_CPU_BATCH_TOKENS
-            if getattr(self.session, "precision", "") in ("bf16", "f16")
-            else BATCH_TOKENS
-        )
+        return HALF_CPU_BATCH_TOKENS if getattr(self.session, "half", False) else BATCH_TOKENS
 
     @property
     def inference_path(self) -> str:

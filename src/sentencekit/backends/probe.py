@@ -149,11 +149,12 @@ def _try_openvino(
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': OpenVINO is not available (%s: %s)", type(exc).__name__, exc)
         return None
-    path = f"openvino {candidate.session.precision}"
-    if not _accepted(path, min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())):
+    if not _accepted(
+        candidate.inference_path, min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
+    ):
         return None
     modules[0] = candidate
-    return "openvino", path
+    return "openvino", candidate.inference_path
 
 
 def _try_int8(

@@ -94,7 +94,7 @@ class BackendPlan:
 
             encoder = to_openvino(first, folder, implicit=False, **self.onnx_options)
             modules[0] = encoder
-            return "openvino", f"openvino {encoder.session.precision}"
+            return "openvino", encoder.inference_path
         why_not = why_not_onnx(device, self.torch_model_kwargs)
         if first.output_hidden_states:
             why_not = "the model needs every layer's hidden states"

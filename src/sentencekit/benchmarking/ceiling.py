@@ -168,10 +168,10 @@ def ceiling_for(
     model = FlopModel(
         flops["constant"], flops["per_token"], flops["per_token_pair"], flops["attention_counted"]
     )
-    seconds = model.flops(lengths) / (ceiling["fp32_matmul_gflops"] * 1e9)
-    tokens_per_s = sum(lengths) / seconds
+    total, tokens = model.flops(lengths), sum(lengths)
+    tokens_per_s = tokens / (total / (ceiling["fp32_matmul_gflops"] * 1e9))
     return {
         "fp32_ceiling_tokens_per_s": round(tokens_per_s),
         "fp32_ceiling_vs_baseline": round(tokens_per_s / baseline_tokens_per_s, 2),
-        "flops_per_token": round(model.flops(lengths) / sum(lengths)),
+        "flops_per_token": round(total / tokens),
     }
