@@ -22,10 +22,13 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "CacheError": "sentencekit.errors",
     "CrossEncoder": "sentencekit.cross_encoder",
+    "CrossEncoderTrainer": "sentencekit.training.trainer",
+    "CrossEncoderTrainingArguments": "sentencekit.training.arguments",
     "Index": "sentencekit.index",
     "IndexCorruptedError": "sentencekit.errors",
     "InputExample": "sentencekit.training.input_example",
     "InvalidInputError": "sentencekit.errors",
+    "LoggingHandler": "sentencekit.util.tools",
     "MissingDependencyError": "sentencekit.errors",
     "ModelFormatError": "sentencekit.errors",
     "ModelNotFoundError": "sentencekit.errors",
@@ -37,17 +40,33 @@ _LAZY: dict[str, str] = {
     "SimilarityFunction": "sentencekit.types",
     "export_dynamic_quantized_onnx_model": "sentencekit.backends.onnx_export",
     "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
+    "mine_hard_negatives": "sentencekit.hard_negatives",
     "quantize_embeddings": "sentencekit.quantization",
 }
-_SUBMODULES = ("cache", "cross_encoder", "evaluation", "losses", "models", "readers", "util")
+# the reference's module paths (similarity_functions, trainer, training_args) are submodules here too
+_SUBMODULES = (
+    "cache",
+    "cross_encoder",
+    "evaluation",
+    "losses",
+    "models",
+    "readers",
+    "similarity_functions",
+    "trainer",
+    "training_args",
+    "util",
+)
 
 __all__ = [
     "CacheError",
     "CrossEncoder",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
     "Index",
     "IndexCorruptedError",
     "InputExample",
     "InvalidInputError",
+    "LoggingHandler",
     "MissingDependencyError",
     "ModelFormatError",
     "ModelNotFoundError",
@@ -64,14 +83,29 @@ __all__ = [
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "losses",
+    "mine_hard_negatives",
     "models",
     "quantize_embeddings",
     "readers",
+    "similarity_functions",
+    "trainer",
+    "training_args",
     "util",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit import cache, cross_encoder, evaluation, losses, models, readers, util
+    from sentencekit import (
+        cache,
+        cross_encoder,
+        evaluation,
+        losses,
+        models,
+        readers,
+        similarity_functions,
+        trainer,
+        training_args,
+        util,
+    )
     from sentencekit.backends.onnx_export import (
         export_dynamic_quantized_onnx_model,
         export_optimized_onnx_model,
@@ -87,13 +121,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PackagedModelError,
         SentenceKitError,
     )
+    from sentencekit.hard_negatives import mine_hard_negatives
     from sentencekit.index import Index
     from sentencekit.quantization import quantize_embeddings
     from sentencekit.sentence_transformer import SentenceTransformer
-    from sentencekit.training.arguments import SentenceTransformerTrainingArguments
+    from sentencekit.training.arguments import (
+        CrossEncoderTrainingArguments,
+        SentenceTransformerTrainingArguments,
+    )
     from sentencekit.training.input_example import InputExample
-    from sentencekit.training.trainer import SentenceTransformerTrainer
+    from sentencekit.training.trainer import CrossEncoderTrainer, SentenceTransformerTrainer
     from sentencekit.types import SimilarityFunction
+    from sentencekit.util.tools import LoggingHandler
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["OutputValue", "PoolingMode", "Precision", "SimilarityFunction"]
+__all__ = [
+    "BatchSamplers",
+    "MultiDatasetBatchSamplers",
+    "OutputValue",
+    "PoolingMode",
+    "Precision",
+    "SimilarityFunction",
+]
 
 
 class _StrEnum(str, Enum):
@@ -64,3 +71,23 @@ class OutputValue(_StrEnum):
 
     SENTENCE_EMBEDDING = "sentence_embedding"
     TOKEN_EMBEDDINGS = "token_embeddings"
+
+
+class BatchSamplers(_StrEnum):
+    """How a trainer cuts one dataset into batches (``batch_sampler=`` of the training arguments).
+
+    ``NO_DUPLICATES_HASHED`` is the reference's memory-saving variant of ``NO_DUPLICATES``; sentencekit's
+    ``no_duplicates`` sampler already compares texts through a set, so both run the same sampler.
+    """
+
+    BATCH_SAMPLER = "batch_sampler"
+    NO_DUPLICATES = "no_duplicates"
+    NO_DUPLICATES_HASHED = "no_duplicates_hashed"
+    GROUP_BY_LABEL = "group_by_label"
+
+
+class MultiDatasetBatchSamplers(_StrEnum):
+    """How a trainer interleaves the batches of several datasets (``multi_dataset_batch_sampler=``)."""
+
+    ROUND_ROBIN = "round_robin"
+    PROPORTIONAL = "proportional"

@@ -16,6 +16,9 @@ name                                           what it does
                                                :class:`~sentencekit.Index`), then cross-encoder rescoring
 :func:`zero_shot_classify`                     labels -> hypotheses scored by an NLI cross-encoder
 :mod:`~sentencekit.cross_encoder.losses`       training losses (imported on first use)
+:class:`CrossEncoderTrainer`                   fine-tuning, with :class:`CrossEncoderTrainingArguments`
+                                               (both imported on first use)
+:mod:`~sentencekit.cross_encoder.evaluation`   the cross-encoder evaluators, at the reference's import path
 =============================================  ===============================================================
 """
 
@@ -28,13 +31,32 @@ from sentencekit.cross_encoder.model import CrossEncoder
 from sentencekit.cross_encoder.rerank import retrieve_and_rerank
 from sentencekit.cross_encoder.zero_shot import zero_shot_classify
 
-__all__ = ["CrossEncoder", "losses", "retrieve_and_rerank", "zero_shot_classify"]
+__all__ = [
+    "CrossEncoder",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
+    "evaluation",
+    "losses",
+    "retrieve_and_rerank",
+    "zero_shot_classify",
+]
+
+# names loaded only when asked for: training pulls in the loop, the losses and the evaluators
+_LAZY = {
+    "CrossEncoderTrainer": "sentencekit.training.trainer",
+    "CrossEncoderTrainingArguments": "sentencekit.training.arguments",
+}
+_SUBMODULES = ("evaluation", "losses")
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from sentencekit.cross_encoder import losses
+    from sentencekit.cross_encoder import evaluation, losses
+    from sentencekit.training.arguments import CrossEncoderTrainingArguments
+    from sentencekit.training.trainer import CrossEncoderTrainer
 
 
 def __getattr__(name: str) -> Any:
-    if name == "losses":  # the training losses load only when asked for
-        return importlib.import_module("sentencekit.cross_encoder.losses")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"sentencekit.cross_encoder.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sentencekit.cross_encoder' has no attribute {name!r}")

@@ -51,7 +51,10 @@ from sentencekit.evaluation.translation import TranslationEvaluator
 from sentencekit.evaluation.triplet import TripletEvaluator
 from sentencekit.types import SimilarityFunction
 
+BaseEvaluator = SentenceEvaluator  # the reference's newer name for the same base class
+
 __all__ = [
+    "BaseEvaluator",
     "BinaryClassificationEvaluator",
     "CrossEncoderClassificationEvaluator",
     "CrossEncoderCorrelationEvaluator",

@@ -18,6 +18,8 @@ from sentencekit.training.settings import MULTI_DATASET_MODES
 __all__ = ["CrossEncoderTrainingArguments", "SentenceTransformerTrainingArguments"]
 
 _STRATEGIES = ("no", "steps", "epoch")
+# the reference's hashed duplicate check; ours already compares texts through a set
+_SAMPLER_ALIASES = {"no_duplicates_hashed": "no_duplicates"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,11 @@ class SentenceTransformerTrainingArguments:
         max_grad_norm: Clip the gradient norm to this (0 disables clipping).
         bf16: bf16 autocast (CUDA, or CPUs with bf16 support).
         fp16: fp16 autocast with loss scaling (CUDA only).
-        batch_sampler: ``"batch_sampler"``, ``"no_duplicates"`` or ``"group_by_label"``.
-        multi_dataset_batch_sampler: ``"proportional"`` or ``"round_robin"`` for several datasets.
+        batch_sampler: ``"batch_sampler"``, ``"no_duplicates"`` or ``"group_by_label"``, or a member of
+            :class:`~sentencekit.training_args.BatchSamplers` (``"no_duplicates_hashed"`` is read as
+            ``"no_duplicates"``).
+        multi_dataset_batch_sampler: ``"proportional"`` or ``"round_robin"`` for several datasets, or a
+            member of :class:`~sentencekit.training_args.MultiDatasetBatchSamplers`.
         prompts: A prompt for every text column, ``{column: prompt}``, ``{dataset: prompt}`` or
             ``{dataset: {column: prompt}}``; prepended before tokenizing.
         dataloader_drop_last: Drop each pass's last, smaller batch.
@@ -126,6 +131,11 @@ class SentenceTransformerTrainingArguments:
         schedule_name(self.lr_scheduler_type)
         _choice("eval_strategy", self.eval_strategy, _STRATEGIES)
         _choice("save_strategy", self.save_strategy, _STRATEGIES)
+        # the reference's enums (str subclasses) are kept as their plain values, which the model card writes
+        sampler = str(self.batch_sampler) if isinstance(self.batch_sampler, str) else self.batch_sampler
+        object.__setattr__(self, "batch_sampler", _SAMPLER_ALIASES.get(sampler, sampler))
+        if isinstance(self.multi_dataset_batch_sampler, str):
+            object.__setattr__(self, "multi_dataset_batch_sampler", str(self.multi_dataset_batch_sampler))
         _choice("batch_sampler", self.batch_sampler, BATCH_SAMPLERS)
         _choice("multi_dataset_batch_sampler", self.multi_dataset_batch_sampler, MULTI_DATASET_MODES)
         if not 0.0 <= self.warmup_ratio < 1.0:

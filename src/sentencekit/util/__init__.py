@@ -26,13 +26,27 @@ from sentencekit.similarity import (
     pairwise_manhattan_sim,
 )
 from sentencekit.types import SimilarityFunction
+from sentencekit.util.tools import (
+    LoggingHandler,
+    batch_to_device,
+    fullname,
+    get_device_name,
+    import_from_string,
+    pytorch_cos_sim,
+    truncate_embeddings,
+)
 
 __all__ = [
+    "LoggingHandler",
     "SimilarityFunction",
+    "batch_to_device",
     "community_detection",
     "cos_sim",
     "dot_score",
     "euclidean_sim",
+    "fullname",
+    "get_device_name",
+    "import_from_string",
     "manhattan_sim",
     "mine_hard_negatives",
     "normalize_embeddings",
@@ -43,7 +57,9 @@ __all__ = [
     "pairwise_manhattan_sim",
     "paraphrase_mining",
     "paraphrase_mining_embeddings",
+    "pytorch_cos_sim",
     "quantize_embeddings",
     "semantic_search",
     "semantic_search_quantized",
+    "truncate_embeddings",
 ]
