@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "CacheError": "sentencekit.errors",
     "CrossEncoder": "sentencekit.cross_encoder",
+    "CrossEncoderModelCardData": "sentencekit.model_card",
     "CrossEncoderTrainer": "sentencekit.training.trainer",
     "CrossEncoderTrainingArguments": "sentencekit.training.arguments",
     "Index": "sentencekit.index",
@@ -35,6 +36,7 @@ _LAZY: dict[str, str] = {
     "PackagedModelError": "sentencekit.errors",
     "SentenceKitError": "sentencekit.errors",
     "SentenceTransformer": "sentencekit.sentence_transformer",
+    "SentenceTransformerModelCardData": "sentencekit.model_card",
     "SentenceTransformerTrainer": "sentencekit.training.trainer",
     "SentenceTransformerTrainingArguments": "sentencekit.training.arguments",
     "SimilarityFunction": "sentencekit.types",
@@ -49,6 +51,7 @@ _SUBMODULES = (
     "cross_encoder",
     "evaluation",
     "losses",
+    "model_card",
     "models",
     "readers",
     "similarity_functions",
@@ -60,6 +63,7 @@ _SUBMODULES = (
 __all__ = [
     "CacheError",
     "CrossEncoder",
+    "CrossEncoderModelCardData",
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
     "Index",
@@ -73,6 +77,7 @@ __all__ = [
     "PackagedModelError",
     "SentenceKitError",
     "SentenceTransformer",
+    "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "SimilarityFunction",
@@ -84,6 +89,7 @@ __all__ = [
     "export_optimized_onnx_model",
     "losses",
     "mine_hard_negatives",
+    "model_card",
     "models",
     "quantize_embeddings",
     "readers",
@@ -99,6 +105,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         cross_encoder,
         evaluation,
         losses,
+        model_card,
         models,
         readers,
         similarity_functions,
@@ -123,6 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from sentencekit.hard_negatives import mine_hard_negatives
     from sentencekit.index import Index
+    from sentencekit.model_card import CrossEncoderModelCardData, SentenceTransformerModelCardData
     from sentencekit.quantization import quantize_embeddings
     from sentencekit.sentence_transformer import SentenceTransformer
     from sentencekit.training.arguments import (

@@ -18,6 +18,7 @@ from sentencekit.encoding.gpu import autocast_dtype
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
+from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
 from sentencekit.modules import Module, Transformer
 from sentencekit.modules.transformer import DEFAULT_BATCH_SIZE
 from sentencekit.prompts import PromptResolver
@@ -75,6 +76,8 @@ class SentenceTransformer(nn.Sequential):
             ``docs/fast_inference.md``.
         cache: Embedding cache used by every ``encode`` call: a file path (SQLite), ``":memory:"``, a
             ``"redis://"`` URL or a cache object (see :mod:`sentencekit.cache`).
+        model_card_data: Language, license, title, dataset ids and tags for the ``README.md`` that ``save``
+            writes (:class:`~sentencekit.model_card.SentenceTransformerModelCardData`).
 
     Attributes:
         gpu_precision: How the encoder runs on CUDA: ``"float16"`` (the default: fp16 matrix products under
@@ -107,8 +110,11 @@ class SentenceTransformer(nn.Sequential):
         config_kwargs: dict[str, Any] | None = None,
         backend: str | None = None,
         cache: Any = None,
+        model_card_data: SentenceTransformerModelCardData | None = None,
     ) -> None:
         from sentencekit.backends.select import plan_backend
+
+        card = checked_card_data(model_card_data, SentenceTransformerModelCardData)
 
         backend_plan = plan_backend(backend, model_kwargs, from_folder=modules is None)
         model_kwargs = backend_plan.torch_model_kwargs
@@ -155,6 +161,7 @@ class SentenceTransformer(nn.Sequential):
         self._prompt_resolver = PromptResolver(self.model_id)
         self.cache = None if cache is None else _open_cache(cache)
         self.gpu_precision = "float16"
+        self.model_card_data = card
         self.to(device or _default_device())
 
     # --- properties ---------------------------------------------------------------------------------------
@@ -425,7 +432,7 @@ class SentenceTransformer(nn.Sequential):
         if len(modules) != len(self):
             raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
         save_folder(Path(path), modules, settings, versions)
-        write_model_card(self, path)  # README.md, for a model trained here
+        write_model_card(self, path)  # README.md, for a model trained here or with card data
         logger.info("Saved model to %s", path)
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:

@@ -33,6 +33,7 @@ from sentencekit.cross_encoder.zero_shot import zero_shot_classify
 
 __all__ = [
     "CrossEncoder",
+    "CrossEncoderModelCardData",
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
     "evaluation",
@@ -43,6 +44,7 @@ __all__ = [
 
 # names loaded only when asked for: training pulls in the loop, the losses and the evaluators
 _LAZY = {
+    "CrossEncoderModelCardData": "sentencekit.model_card",
     "CrossEncoderTrainer": "sentencekit.training.trainer",
     "CrossEncoderTrainingArguments": "sentencekit.training.arguments",
 }
@@ -50,6 +52,7 @@ _SUBMODULES = ("evaluation", "losses")
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sentencekit.cross_encoder import evaluation, losses
+    from sentencekit.model_card import CrossEncoderModelCardData
     from sentencekit.training.arguments import CrossEncoderTrainingArguments
     from sentencekit.training.trainer import CrossEncoderTrainer
 

@@ -24,6 +24,7 @@ from sentencekit.cross_encoder.folder import FolderSettings, model_source, read_
 from sentencekit.cross_encoder.inputs import as_documents, as_pair_list
 from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
 from sentencekit.errors import InvalidInputError
+from sentencekit.model_card import CrossEncoderModelCardData, checked_card_data
 from sentencekit.registry import expand_model_name
 from sentencekit.training.fit import fit_cross_encoder
 from sentencekit.training.model_card import write_model_card
@@ -72,6 +73,8 @@ class CrossEncoder(nn.Module):
             otherwise); ``"auto"``: the first that passes a check of its logits, of OpenVINO bf16 (CPUs with
             AMX, the ``openvino`` extra) and torch bf16 (CPUs with native bf16), else the default
             (:mod:`sentencekit.backends.fast_scorer`). ``inference_path`` says what runs.
+        model_card_data: Language, license, title, dataset ids and tags for the ``README.md`` that ``save``
+            writes (:class:`~sentencekit.model_card.CrossEncoderModelCardData`).
 
     Example:
         >>> model = CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
@@ -101,9 +104,12 @@ class CrossEncoder(nn.Module):
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
         backend: str | None = None,
+        model_card_data: CrossEncoderModelCardData | None = None,
     ) -> None:
         super().__init__()
         from sentencekit.backends.select import plan_backend
+
+        self.model_card_data = checked_card_data(model_card_data, CrossEncoderModelCardData)
 
         backend_plan = plan_backend(backend, model_kwargs)
         model_kwargs = backend_plan.torch_model_kwargs
@@ -419,7 +425,7 @@ class CrossEncoder(nn.Module):
             "pytorch": torch.__version__,
         }
         write_settings(folder, settings, versions)
-        write_model_card(self, folder)  # README.md, for a model trained here
+        write_model_card(self, folder)  # README.md, for a model trained here or with card data
         logger.info("Saved cross-encoder to %s (scores: %s)", folder, self.score_description)
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:

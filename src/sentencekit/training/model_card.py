@@ -1,8 +1,9 @@
 """The model card (``README.md``) a trained model carries: how it was made and how well it does.
 
 Training attaches a :class:`TrainingRecord` to the model as ``model.training_record``; the model's ``save``
-then calls :func:`write_model_card`. A model that was never trained here has no record, and no card is
-written for it.
+then calls :func:`write_model_card`, which adds what ``model.model_card_data``
+(:mod:`sentencekit.model_card`) says: language, license, title, dataset ids, tags. A model that was never
+trained here and whose card data is the default gets no card.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sentencekit import __version__
+from sentencekit.model_card import CrossEncoderModelCardData, SentenceTransformerModelCardData
 
-__all__ = ["DatasetInfo", "TrainingRecord", "render_model_card", "write_model_card"]
+__all__ = ["DatasetInfo", "TrainingRecord", "card_data", "render_model_card", "write_model_card"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,25 +94,74 @@ def _plain(value: Any) -> Any:
     return getattr(value, "__name__", None) or type(value).__name__
 
 
-def render_model_card(record: TrainingRecord, model: Any) -> str:
-    """The card's Markdown text for ``model``."""
-    base = record.base_model or "a model built in code"
-    is_bi = record.model_class == "SentenceTransformer"
-    tags = ["sentencekit", "sentence-transformers", "sentence-similarity" if is_bi else "cross-encoder"]
-    lines = ["---", "library_name: sentence-transformers", "tags:", *[f"- {tag}" for tag in tags]]
-    if record.base_model:
-        lines.append(f"base_model: {record.base_model}")
-    lines += ["pipeline_tag: " + ("sentence-similarity" if is_bi else "text-ranking"), "---", ""]
-    title = "sentence embedding model" if is_bi else "cross-encoder"
+def render_model_card(record: TrainingRecord | None, model: Any) -> str:
+    """The card's Markdown text for ``model``: its card data, and how it was trained when ``record`` says."""
+    is_bi = hasattr(model, "get_sentence_embedding_dimension")
+    model_class = "SentenceTransformer" if is_bi else "CrossEncoder"
+    data = card_data(model)
+    base = record.base_model if record is not None else None
+    lines = ["---", *_front_matter(data, base, is_bi), "---", ""]
+    kind = "sentence embedding model" if is_bi else "cross-encoder"
+    origin = base or "a model built in code"
+    title = data.model_name or (f"A {kind} fine-tuned from {origin}" if record is not None else f"A {kind}")
+    made = f"fine-tuned from `{origin}`" if record is not None else "saved"
+    loader = f'{model_class}("{data.model_id}")' if data.model_id else f"{model_class}(path)"
     lines += [
-        f"# A {title} fine-tuned from {base}",
+        f"# {title}",
         "",
-        f"This {record.model_class} was fine-tuned from `{base}` with sentencekit {__version__}. It loads in "
-        f"sentencekit and in sentence-transformers (`{record.model_class}(path)`).",
+        f"This {model_class} was {made} with sentencekit {__version__}"
+        + (f", for {data.task_name}" if data.task_name else "")
+        + f". It loads in sentencekit and in sentence-transformers (`{loader}`).",
         "",
         "## Model",
         "",
         *_model_facts(model, is_bi),
+    ]
+    if record is not None:
+        lines += _training_sections(record)
+    evaluated = ", ".join(_dataset_label(d) for d in data.eval_datasets)
+    if evaluated:
+        lines += ["", f"Evaluation datasets: {evaluated}."]
+    lines += ["", "## Versions", "", *_versions(), ""]
+    return "\n".join(lines)
+
+
+def card_data(model: Any) -> SentenceTransformerModelCardData:
+    """``model.model_card_data``, or the defaults for its kind when it has none."""
+    data = getattr(model, "model_card_data", None)
+    if isinstance(data, SentenceTransformerModelCardData):
+        return data
+    is_bi = hasattr(model, "get_sentence_embedding_dimension")
+    return SentenceTransformerModelCardData() if is_bi else CrossEncoderModelCardData()
+
+
+def _front_matter(data: SentenceTransformerModelCardData, base: str | None, is_bi: bool) -> list[str]:
+    lines = []
+    if data.language:
+        lines += ["language:", *[f"- {code}" for code in data.language]]
+    if data.license:
+        lines.append(f"license: {data.license}")
+    kind = "sentence-similarity" if is_bi else "cross-encoder"  # always there, whatever the user's tags
+    tags = list(dict.fromkeys(["sentencekit", "sentence-transformers", kind, *(data.tags or [])]))
+    lines += ["library_name: sentence-transformers", "tags:", *[f"- {tag}" for tag in tags]]
+    if base:
+        lines.append(f"base_model: {base}")
+    ids = [str(d["id"]) for d in data.train_datasets if d.get("id")]
+    if ids:
+        lines += ["datasets:", *[f"- {dataset_id}" for dataset_id in ids]]
+    lines.append("pipeline_tag: " + ("sentence-similarity" if is_bi else "text-ranking"))
+    return lines
+
+
+def _dataset_label(dataset: Any) -> str:
+    name, dataset_id = dataset.get("name"), dataset.get("id")
+    return (
+        f"`{dataset_id}`" + (f" ({name})" if name and name != dataset_id else "") if dataset_id else str(name)
+    )
+
+
+def _training_sections(record: TrainingRecord) -> list[str]:
+    lines = [
         "",
         "## Training data and losses",
         "",
@@ -138,8 +189,7 @@ def render_model_card(record: TrainingRecord, model: Any) -> str:
         lines += [f"| {key} | {value:.4f} |" for key, value in record.metrics.items() if _is_number(value)]
     else:
         lines.append("No evaluation was run during training.")
-    lines += ["", "## Versions", "", *_versions(), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _model_facts(model: Any, is_bi: bool) -> list[str]:
@@ -172,10 +222,15 @@ def _is_number(value: Any) -> bool:
 
 
 def write_model_card(model: Any, folder: str | Path) -> None:
-    """Write ``README.md`` into ``folder`` when ``model`` carries a :class:`TrainingRecord`."""
+    """Write ``README.md`` into ``folder`` when ``model`` was trained here or its card data says something.
+
+    Any other model gets no card: saving a downloaded model does not replace its card with an empty one.
+    """
     record = getattr(model, "training_record", None)
     if not isinstance(record, TrainingRecord):
-        return
+        record = None
+        if not card_data(model).says_something():
+            return
     path = Path(folder) / "README.md"
     path.write_text(render_model_card(record, model), encoding="utf-8")
     logger.debug("Wrote the model card %s", path)
