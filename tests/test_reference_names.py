@@ -118,14 +118,7 @@ NOT_PROVIDED: dict[str, set[str]] = {
     },
     "training_args": set(),
     "cross_encoder": {"CrossEncoderDataCollator"},
-    "cross_encoder.losses": {
-        "ADRMSELoss",
-        "CachedMultipleNegativesRankingLoss",
-        "ListMLELoss",
-        "PListMLELambdaWeight",
-        "PListMLELoss",
-        "RankNetLoss",
-    },
+    "cross_encoder.losses": set(),
     "cross_encoder.evaluation": {
         # the deprecated pre-v4 names, whose arguments differ from the current evaluators'
         "CEBinaryAccuracyEvaluator",
