@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from sentencekit.modules import (
     Dense,
+    InputModule,
     LayerNorm,
     Module,
     Normalize,
     Pooling,
+    StaticEmbedding,
     Transformer,
     WeightedLayerPooling,
 )
 
-__all__ = ["Dense", "LayerNorm", "Module", "Normalize", "Pooling", "Transformer", "WeightedLayerPooling"]
+__all__ = [
+    "Dense",
+    "InputModule",
+    "LayerNorm",
+    "Module",
+    "Normalize",
+    "Pooling",
+    "StaticEmbedding",
+    "Transformer",
+    "WeightedLayerPooling",
+]

@@ -19,8 +19,8 @@ from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
-from sentencekit.modules import Module, Transformer
-from sentencekit.modules.transformer import DEFAULT_BATCH_SIZE
+from sentencekit.modules import InputModule, Module, Transformer
+from sentencekit.modules.input_module import DEFAULT_BATCH_SIZE
 from sentencekit.prompts import PromptResolver
 from sentencekit.training.fit import fit_sentence_transformer
 from sentencekit.training.model_card import write_model_card
@@ -182,14 +182,28 @@ class SentenceTransformer(nn.Sequential):
         return first
 
     @property
-    def tokenizer(self) -> Any:
-        """The Hugging Face tokenizer of the first module."""
-        return self.transformer.tokenizer
+    def input_module(self) -> InputModule:
+        """The first module, which reads the text: a Transformer or a StaticEmbedding."""
+        first = self[0] if len(self) else None
+        if not isinstance(first, InputModule):
+            raise TypeError(
+                "This model does not start with a module that reads text (a Transformer or a "
+                "StaticEmbedding), so it cannot encode text."
+            )
+        return first
 
     @property
-    def max_seq_length(self) -> int:
-        """Longest input in tokens; longer texts are truncated. Settable."""
-        return self.transformer.max_seq_length
+    def tokenizer(self) -> Any:
+        """The tokenizer of the first module (a ``tokenizers.Tokenizer`` for a StaticEmbedding)."""
+        return self.input_module.tokenizer
+
+    @property
+    def max_seq_length(self) -> int | float:
+        """Longest input in tokens; longer texts are truncated. Settable for a Transformer.
+
+        A StaticEmbedding has no limit (``math.inf``).
+        """
+        return self.input_module.max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
@@ -219,7 +233,7 @@ class SentenceTransformer(nn.Sequential):
             return min(dim, self.truncate_dim)
         return dim
 
-    def get_max_seq_length(self) -> int:
+    def get_max_seq_length(self) -> int | float:
         """Same as :attr:`max_seq_length` (the reference's method form)."""
         return self.max_seq_length
 
@@ -227,7 +241,7 @@ class SentenceTransformer(nn.Sequential):
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
         """Tokenize and pad ``texts`` into one batch of tensors."""
-        return self.transformer.tokenize(texts)
+        return self.input_module.tokenize(texts)
 
     def encode(
         self,
@@ -327,7 +341,7 @@ class SentenceTransformer(nn.Sequential):
         return self._convert(result, single, precision, convert_to_numpy, convert_to_tensor)
 
     def _encoder_dtype(self) -> torch.dtype:
-        for p in self.transformer.parameters():
+        for p in self.input_module.parameters():
             return p.dtype
         return torch.float32
 
@@ -385,7 +399,7 @@ class SentenceTransformer(nn.Sequential):
         if not prompt:
             return 0
         if prompt not in self._prompt_lengths:
-            self._prompt_lengths[prompt] = self.transformer.prompt_length(prompt)
+            self._prompt_lengths[prompt] = self.input_module.prompt_length(prompt)
         return self._prompt_lengths[prompt]
 
     # --- similarity ---------------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def _tokenizer_digest(model: Any) -> str:
             break
     if tokenizer is None:
         return "no-tokenizer"
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+    # a transformers fast tokenizer wraps a tokenizers.Tokenizer; a StaticEmbedding holds one directly
+    backend = tokenizer if hasattr(tokenizer, "to_str") else getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         spec = json.loads(backend.to_str())
         spec.pop("truncation", None)

@@ -63,7 +63,9 @@ def split_rows(features: dict[str, Any], rows: int) -> tuple[dict[str, Any], dic
 
 
 def _batch_size(features: dict[str, Any]) -> int:
-    return int(features["input_ids"].shape[0])
+    # a StaticEmbedding batch is flat ids plus one offset per text
+    rows = features["offsets"] if "offsets" in features else features["input_ids"]
+    return int(rows.shape[0])
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from sentencekit.encoding.batching import length_sorted_batches, split_for_workers
 from sentencekit.encoding.gpu import autocast_region, forward_with_backoff, run_modules
 from sentencekit.encoding.parallel import run_batches
-from sentencekit.modules import Transformer
+from sentencekit.modules import InputModule
 
 __all__ = ["EncodePlan", "run_encode"]
 
@@ -43,15 +43,16 @@ class EncodePlan:
 
 
 def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
-    """Encode ``texts`` through ``modules`` (the first must be a :class:`Transformer`).
+    """Encode ``texts`` through ``modules`` (the first must be an :class:`InputModule`: it reads the text).
 
     Each distinct text is encoded once. Returns a stacked tensor for sentence embeddings, else a list with one
     item per text (token embedding tensors, or dicts of every output when ``output_value`` is ``None``).
     """
-    transformer = modules[0]
-    if not isinstance(transformer, Transformer):
+    reader = modules[0]
+    if not isinstance(reader, InputModule):
         raise TypeError(
-            f"The first module must be a Transformer to encode text, found {type(transformer).__name__}."
+            "The first module must read text (a Transformer or a StaticEmbedding), found "
+            f"{type(reader).__name__}."
         )
     if not texts:
         return torch.empty((0, 0)) if plan.output_value == "sentence_embedding" else []
@@ -61,27 +62,27 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
     if plan.prompt:
         distinct = [plan.prompt + text for text in distinct]
 
-    tokenized = transformer.tokenize_unpadded(distinct)
+    tokenized = reader.tokenize_unpadded(distinct)
     if tokenized.num_truncated:
         logger.warning(
-            "%d of %d texts are longer than max_seq_length=%d tokens and were truncated; raise "
+            "%d of %d texts are longer than max_seq_length=%s tokens and were truncated; raise "
             "model.max_seq_length (up to the model's limit) or split long texts to keep their ends.",
             tokenized.num_truncated,
             len(distinct),
-            transformer.max_seq_length,
+            reader.max_seq_length,
         )
-    budget = plan.max_batch_tokens if plan.max_batch_tokens is not None else transformer.default_batch_tokens
+    budget = plan.max_batch_tokens if plan.max_batch_tokens is not None else reader.default_batch_tokens
     batches = length_sorted_batches(tokenized.lengths(), plan.batch_size, budget)
     outputs = _Outputs(len(distinct), plan)
     # > 1 only for an encoder that runs batches side by side (ONNX Runtime, half-precision torch on the CPU)
-    workers = transformer.parallel_batches
+    workers = reader.parallel_batches
     parallel = workers > 1 and plan.device.type == "cpu"
 
     def batch_features(batch: np.ndarray) -> dict[str, Any]:
         ids = [tokenized.input_ids[i] for i in batch]
         types = [tokenized.token_type_ids[i] for i in batch] if tokenized.token_type_ids else None
         features: dict[str, Any] = {
-            name: value.to(plan.device) for name, value in transformer.collate(ids, types).items()
+            name: value.to(plan.device) for name, value in reader.collate(ids, types).items()
         }
         if plan.prompt_length:
             features["prompt_length"] = plan.prompt_length
@@ -158,6 +159,11 @@ class _Outputs:
 def _split_outputs(features: dict[str, Any], size: int, plan: EncodePlan) -> list[Any]:
     """Turn one batch's features into per-text outputs as ``plan.output_value`` asks."""
     if plan.output_value == "token_embeddings":
+        if "token_embeddings" not in features:
+            raise ValueError(
+                "This model gives no token embeddings (a StaticEmbedding averages its tokens directly); use "
+                "output_value='sentence_embedding'."
+            )
         tokens: Tensor = features["token_embeddings"]
         mask: Tensor = features["attention_mask"]
         out = []

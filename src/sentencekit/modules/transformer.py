@@ -12,7 +12,8 @@ import torch
 from sentencekit.encoding.batching import IdRows, pad_token_ids
 from sentencekit.encoding.tokens import TokenizedTexts, tokenize_in_chunks
 from sentencekit.errors import ModelFormatError
-from sentencekit.modules.base import Features, Module, read_json, write_json
+from sentencekit.modules.base import Features, read_json, write_json
+from sentencekit.modules.input_module import DEFAULT_BATCH_SIZE, InputModule
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -50,11 +51,9 @@ _HALF_DTYPES = (torch.float16, torch.bfloat16)
 # 5-15% from side-by-side batches, so the fp32 plan stays at the reference's 32 texts.
 HALF_CPU_BATCH_SIZE = 256
 HALF_CPU_BATCH_TOKENS = 2048
-# Texts per batch otherwise: the reference's default.
-DEFAULT_BATCH_SIZE = 32
 
 
-class Transformer(Module):
+class Transformer(InputModule):
     """Wraps ``AutoModel`` and ``AutoTokenizer``: texts -> token ids -> ``token_embeddings``.
 
     Args:
@@ -194,11 +193,6 @@ class Transformer(Module):
         left = self.tokenizer.padding_side == "left"
         features: Features = pad_token_ids(input_ids, token_type_ids, pad_id, left)
         return features
-
-    def tokenize(self, texts: list[str]) -> Features:
-        """Tokenize and pad ``texts`` into one batch of tensors (the reference's ``tokenize``)."""
-        tokenized = self.tokenize_unpadded(list(texts))
-        return self.collate(tokenized.input_ids, tokenized.token_type_ids)
 
     def prompt_length(self, prompt: str) -> int:
         """Number of leading tokens a prompt occupies once prepended (its trailing special token excluded)."""

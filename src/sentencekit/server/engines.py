@@ -68,7 +68,7 @@ class EmbeddingEngine:
 
     def count_tokens(self, texts: list[str]) -> int:
         """Tokens the model reads for ``texts`` (special tokens included, truncated at its limit)."""
-        return sum(self.model.transformer.tokenize_unpadded(texts).lengths())
+        return sum(self.model.input_module.tokenize_unpadded(texts).lengths())
 
     def decode(self, token_lists: list[list[int]]) -> list[str]:
         """Turn lists of this model's token ids back into texts (special tokens dropped).

@@ -72,7 +72,7 @@ class BiEncoderCollator:
             batch = self.model.tokenize(texts)
             if prompt:
                 if prompt not in self._prompt_lengths:
-                    self._prompt_lengths[prompt] = self.model.transformer.prompt_length(prompt)
+                    self._prompt_lengths[prompt] = self.model.input_module.prompt_length(prompt)
                 batch["prompt_length"] = self._prompt_lengths[prompt]
             features.append(batch)
         return features, label_tensor(labels)
