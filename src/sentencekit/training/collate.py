@@ -82,19 +82,29 @@ class CrossEncoderCollator:
     """Keeps the text columns as strings (the cross-encoder loss tokenizes pairs itself).
 
     Args:
-        prompts: A prompt per text column (``None``: none), prepended to each text.
+        prompts: A prompt per text column (``None``: none), prepended to each text (to each document of a
+            column of document lists).
+        label_lists: Labels are one list per row, as long as that row's document list (the listwise losses):
+            they go to the loss as a list of float tensors, which may differ in length.
     """
 
-    def __init__(self, prompts: Sequence[str | None] | None = None) -> None:
+    def __init__(self, prompts: Sequence[str | None] | None = None, label_lists: bool = False) -> None:
         self.prompts = list(prompts or [])
+        self.label_lists = label_lists
 
-    def __call__(self, columns: list[list[str]], labels: Sequence[Any] | None) -> tuple[list[Any], Any]:
-        """Return the (prompted) text columns and the label tensor."""
+    def __call__(self, columns: list[list[Any]], labels: Sequence[Any] | None) -> tuple[list[Any], Any]:
+        """Return the (prompted) text columns and the labels."""
         out = []
         for position, texts in enumerate(columns):
             prompt = self.prompts[position] if position < len(self.prompts) else None
-            out.append([prompt + text for text in texts] if prompt else list(texts))
+            out.append([_prompted(prompt, text) for text in texts] if prompt else list(texts))
+        if self.label_lists and labels is not None:
+            return out, [torch.as_tensor(np.asarray(row, dtype=np.float32)) for row in labels]
         return out, label_tensor(labels)
+
+
+def _prompted(prompt: str, text: str | Sequence[str]) -> str | list[str]:
+    return prompt + text if isinstance(text, str) else [prompt + document for document in text]
 
 
 class ExampleCollator:

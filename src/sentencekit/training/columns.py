@@ -1,7 +1,9 @@
 """Column datasets: what the trainers accept, read into one plain form.
 
 A training dataset is a table whose text columns are the loss's inputs, in order, and whose optional
-``label`` / ``labels`` / ``score`` / ``scores`` column is the label. Accepted forms:
+``label`` / ``labels`` / ``score`` / ``scores`` column is the label. A text column holds strings, or (for the
+cross-encoder's listwise losses) a list of documents per row, with a list of labels per row to match.
+Accepted forms:
 
 * a ``datasets.Dataset`` (read through its ``column_names``; ``datasets`` itself is never imported here),
 * a dict of equally long lists: ``{"anchor": [...], "positive": [...], "score": [...]}``,
@@ -33,22 +35,27 @@ class ColumnData:
         texts: The text columns, parallel to ``columns``.
         labels: The label column, or ``None`` when the dataset has none.
         label_column: Name of the label column.
+        list_columns: The text columns that hold a list of documents per row.
     """
 
     name: str
     columns: tuple[str, ...]
-    texts: tuple[list[str], ...]
+    texts: tuple[list[Any], ...]
     labels: list[Any] | None
     label_column: str | None
+    list_columns: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts[0])
 
     def row_texts(self) -> list[tuple[str, ...]]:
-        """The texts of each row (for the ``no_duplicates`` sampler)."""
-        return list(zip(*self.texts, strict=True))
+        """The texts of each row, documents of a list included (for the ``no_duplicates`` sampler)."""
+        return [
+            tuple(t for cell in row for t in ([cell] if isinstance(cell, str) else cell))
+            for row in zip(*self.texts, strict=True)
+        ]
 
-    def take(self, rows: Sequence[int]) -> tuple[list[list[str]], list[Any] | None]:
+    def take(self, rows: Sequence[int]) -> tuple[list[list[Any]], list[Any] | None]:
         """The text columns and labels of ``rows``."""
         columns = [[column[i] for i in rows] for column in self.texts]
         labels = None if self.labels is None else [self.labels[i] for i in rows]
@@ -111,21 +118,52 @@ def as_column_data(data: Any, name: str = "train") -> ColumnData:
     text_columns = [c for c in columns if c != label_column]
     if not text_columns:
         raise InvalidInputError(f"Dataset {name!r} has no text column besides its label {label_column!r}.")
-    for column in text_columns:
-        for row, text in enumerate(columns[column]):
-            if not isinstance(text, str):
-                raise InvalidInputError(
-                    f"Dataset {name!r}, column {column!r}, row {row}: expected a string, got "
-                    f"{type(text).__name__}. Text columns must hold strings; name the label column one of "
-                    f"{list(LABEL_COLUMNS)}."
-                )
+    list_columns = tuple(c for c in text_columns if _check_text_column(name, c, columns[c]))
+    if list_columns and label_column:
+        _check_label_lists(name, label_column, columns[label_column], columns[list_columns[0]])
     return ColumnData(
         name=name,
         columns=tuple(text_columns),
         texts=tuple(columns[c] for c in text_columns),
         labels=columns[label_column] if label_column else None,
         label_column=label_column,
+        list_columns=list_columns,
     )
+
+
+def _check_label_lists(name: str, label_column: str, labels: list[Any], documents: list[Any]) -> None:
+    """With document lists, each row's labels are a list as long as its documents."""
+    for row, (label, docs) in enumerate(zip(labels, documents, strict=True)):
+        size = len(label) if isinstance(label, Sequence) and not isinstance(label, str) else None
+        if size is None and hasattr(label, "shape"):  # a NumPy array or a tensor
+            size = int(label.shape[0]) if len(label.shape) == 1 else None
+        if size != len(docs):
+            raise InvalidInputError(
+                f"Dataset {name!r}, column {label_column!r}, row {row}: with a list of {len(docs)} documents "
+                f"the label must be a list of {len(docs)} scores, got {label!r}."
+            )
+
+
+def _check_text_column(name: str, column: str, cells: list[Any]) -> bool:
+    """Check that a text column holds strings, or lists of strings in every row; return whether lists."""
+    lists = isinstance(cells[0], (list, tuple))
+    for row, cell in enumerate(cells):
+        where = f"Dataset {name!r}, column {column!r}, row {row}"
+        if lists and not isinstance(cell, (list, tuple)):
+            raise InvalidInputError(
+                f"{where}: expected a list of documents like row 0, got {type(cell).__name__}."
+            )
+        if lists and not (cell and all(isinstance(document, str) for document in cell)):
+            raise InvalidInputError(
+                f"{where}: a list of documents must hold one or more strings, got {cell!r}."
+            )
+        if not lists and not isinstance(cell, str):
+            raise InvalidInputError(
+                f"{where}: expected a string, got {type(cell).__name__}. Text columns must hold strings (or, "
+                f"for listwise cross-encoder losses, lists of strings); name the label column one of "
+                f"{list(LABEL_COLUMNS)}."
+            )
+    return lists
 
 
 def as_datasets(data: Any, default_name: str = "train") -> dict[str, ColumnData]:

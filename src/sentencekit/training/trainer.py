@@ -22,6 +22,7 @@ from typing import Any
 
 from torch import nn
 
+from sentencekit.errors import InvalidInputError
 from sentencekit.training.arguments import SentenceTransformerTrainingArguments
 from sentencekit.training.checkpoints import latest_checkpoint
 from sentencekit.training.collate import BiEncoderCollator, CrossEncoderCollator
@@ -76,6 +77,7 @@ class SentenceTransformerTrainer:
         self.args = args if args is not None else self._default_args()
         self.train_datasets = as_datasets(train_dataset, "train")
         self.eval_datasets = as_datasets(eval_dataset, "eval") if eval_dataset is not None else {}
+        self._check_list_columns()
         self.losses = self._losses_by_dataset(loss)
         self.evaluator = evaluator
         self.callbacks = list(callbacks or [])
@@ -83,6 +85,18 @@ class SentenceTransformerTrainer:
 
     def _default_args(self) -> SentenceTransformerTrainingArguments:
         return SentenceTransformerTrainingArguments("checkpoints")
+
+    def _check_list_columns(self) -> None:
+        """Columns of document lists feed the cross-encoder's listwise losses only."""
+        if self.model_class == "CrossEncoder":
+            return
+        for data in [*self.train_datasets.values(), *self.eval_datasets.values()]:
+            if data.list_columns:
+                raise InvalidInputError(
+                    f"Dataset {data.name!r}: column {data.list_columns[0]!r} holds lists of texts, which "
+                    "only the cross-encoder's listwise losses read (CrossEncoderTrainer); a bi-encoder takes "
+                    "one text per cell."
+                )
 
     def _losses_by_dataset(self, loss: Any) -> dict[str, nn.Module]:
         names = list(self.train_datasets)
@@ -109,7 +123,7 @@ class SentenceTransformerTrainer:
     def _collator(self, data: ColumnData, datasets: Sequence[str]) -> Callable[..., Any]:
         prompts = resolve_prompts(self.args.prompts, data.name, data.columns, datasets)
         if self.model_class == "CrossEncoder":
-            return CrossEncoderCollator(prompts)
+            return CrossEncoderCollator(prompts, label_lists=bool(data.list_columns))
         return BiEncoderCollator(self.model, prompts)
 
     def _stream(self, index: int, data: ColumnData) -> PlanStream:
