@@ -82,17 +82,7 @@ NOT_PROVIDED: dict[str, set[str]] = {
         "save_to_hub_args_decorator",
         "similarity_fct_name",
     },
-    "losses": {
-        "CachedGISTEmbedLoss",
-        "CachedMultipleNegativesSymmetricRankingLoss",
-        "ContrastiveTensionDataLoader",
-        "ContrastiveTensionLoss",
-        "ContrastiveTensionLossInBatchNegatives",
-        "DenoisingAutoEncoderLoss",
-        "EmbedDistillLoss",
-        "GlobalOrthogonalRegularizationLoss",
-        "MegaBatchMarginLoss",
-    },
+    "losses": {"DenoisingAutoEncoderLoss"},
     "evaluation": {"MSEEvaluatorFromDataFrame", "NanoBEIREvaluator"},
     "models": {
         "Asym",

@@ -6,17 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sentencekit.losses._common import Features, check_columns, embed_columns
+from sentencekit.losses.cached_gist import guided_ranking_loss
 
 __all__ = ["GISTEmbedLoss"]
-
-
-def _cosine_matrix(a: Tensor, b: Tensor) -> Tensor:
-    """All-pairs cosine similarity, computed as ``torch.cosine_similarity`` computes it."""
-    return F.cosine_similarity(a.unsqueeze(1), b.unsqueeze(0), dim=-1)
 
 
 class GISTEmbedLoss(nn.Module):
@@ -130,35 +125,15 @@ class GISTEmbedLoss(nn.Module):
         """The loss from the model's and the guide's embeddings of (anchor, positive[, negative])."""
         if len(embeddings) not in (2, 3):
             raise ValueError(f"GISTEmbedLoss takes 2 or 3 text columns, got {len(embeddings)}.")
-        anchor, positive = embeddings[0], embeddings[1]
-        guide_anchor, guide_positive = guide_embeddings[0], guide_embeddings[1]
-        rows = anchor.shape[0]
-        guide_ap = _cosine_matrix(guide_anchor, guide_positive)
-        threshold = guide_ap.diagonal().unsqueeze(1)
-        if self.margin_strategy == "absolute":
-            threshold = threshold - self.margin
-        else:
-            threshold = threshold - threshold.abs() * self.margin
-
-        def drop_false_negatives(scores: Tensor, guide_scores: Tensor, keep: Tensor | None = None) -> Tensor:
-            suspicious = guide_scores > threshold
-            if keep is not None:
-                suspicious &= ~keep
-            return scores.masked_fill(suspicious, -torch.inf)
-
-        eye = torch.eye(rows, dtype=torch.bool, device=anchor.device)
-        blocks = [drop_false_negatives(_cosine_matrix(anchor, positive), guide_ap, keep=eye)]
-        if self.contrast_anchors:
-            guide_aa = _cosine_matrix(guide_anchor, guide_anchor)
-            blocks.append(drop_false_negatives(_cosine_matrix(anchor, anchor), guide_aa))
-        if self.contrast_positives:
-            guide_pp = _cosine_matrix(guide_positive, guide_positive)
-            blocks.append(drop_false_negatives(_cosine_matrix(positive, positive), guide_pp))
-        if len(embeddings) == 3:
-            guide_an = _cosine_matrix(guide_anchor, guide_embeddings[2])
-            blocks.append(drop_false_negatives(_cosine_matrix(anchor, embeddings[2]), guide_an))
-        logits = torch.cat(blocks, dim=1) / self.temperature
-        return F.cross_entropy(logits, torch.arange(rows, device=anchor.device))
+        return guided_ranking_loss(
+            embeddings,
+            guide_embeddings,
+            temperature=self.temperature,
+            margin_strategy=self.margin_strategy,
+            margin=self.margin,
+            contrast_anchors=self.contrast_anchors,
+            contrast_positives=self.contrast_positives,
+        )
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyper-parameters, for the model card."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,16 @@ from torch import nn
 
 from sentencekit.training.collate import to_device
 
-__all__ = ["EvalLoss", "EvaluationRunner"]
+__all__ = ["EvalLoss", "EvaluationRunner", "scalar_loss"]
 
 logger = logging.getLogger(__name__)
+
+
+def scalar_loss(value: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """A loss's value as one scalar: a dict of named terms (GlobalOrthogonalRegularizationLoss) is summed."""
+    if isinstance(value, Mapping):
+        return torch.stack(list(value.values())).sum()
+    return value
 
 
 @dataclass
@@ -102,7 +109,7 @@ def _mean_loss(item: EvalLoss, model: Any) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for inputs, labels in item.batches():
-            total += float(item.loss(to_device(inputs, device), to_device(labels, device)))
+            total += float(scalar_loss(item.loss(to_device(inputs, device), to_device(labels, device))))
             count += 1
     item.loss.train(was_training)
     return total / max(count, 1)

@@ -32,7 +32,7 @@ from sentencekit.training.checkpoints import (
     set_rng_state,
 )
 from sentencekit.training.collate import to_device
-from sentencekit.training.evaluation import EvaluationRunner
+from sentencekit.training.evaluation import EvaluationRunner, scalar_loss
 from sentencekit.training.model_card import TrainingRecord
 from sentencekit.training.schedules import build_scheduler
 from sentencekit.training.settings import LoopSettings
@@ -54,7 +54,7 @@ class Objective:
     Attributes:
         name: Shown in logs and the model card.
         stream: Supplies ``(inputs, labels)`` batches.
-        loss: ``loss(inputs, labels)`` returns a scalar tensor.
+        loss: ``loss(inputs, labels)`` returns a scalar tensor, or a dict of named scalars (summed).
     """
 
     name: str
@@ -264,7 +264,7 @@ class TrainingLoop:
             inputs, labels = objective.stream.next_batch()
             device = self.model.device
             with self._autocast():
-                value = objective.loss(to_device(inputs, device), to_device(labels, device))
+                value = scalar_loss(objective.loss(to_device(inputs, device), to_device(labels, device)))
             scaled = value / len(group)
             if self.scaler is not None:
                 self.scaler.scale(scaled).backward()
