@@ -139,3 +139,21 @@ def test_bad_inputs_are_refused(tokenizer, table, tiny_hf_folder, tmp_path):
     tokenizer.save(str(tmp_path / "empty" / "tokenizer.json"))
     with pytest.raises(ModelFormatError, match=r"neither model\.safetensors nor pytorch_model\.bin"):
         StaticEmbedding.load(tmp_path / "empty")
+
+
+def test_cached_losses_cut_static_batches_by_text(tokenizer, table):
+    from sentencekit.losses import CachedMultipleNegativesRankingLoss
+
+    anchors = ["a man is eating food", "", "a woman plays guitar", "the fox jumps", "a dog runs", "hello"]
+    positives = ["a man eats", "nothing", "a woman plays", "a brown fox", "the dog is running", "hi"]
+    results = []
+    for make_loss in (
+        MultipleNegativesRankingLoss,
+        lambda m: CachedMultipleNegativesRankingLoss(m, mini_batch_size=4),
+    ):
+        model = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table.clone())])
+        value = make_loss(model)([model.tokenize(anchors), model.tokenize(positives)], None)
+        value.backward()
+        results.append((value.item(), model[0].embedding.weight.grad))
+    assert results[1][0] == pytest.approx(results[0][0], abs=1e-6)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-6, rtol=1e-5)

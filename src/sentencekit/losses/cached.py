@@ -51,7 +51,7 @@ class RandomState:
 
 
 def _rows(features: Features) -> int:
-    for key in ("input_ids", "attention_mask"):
+    for key in ("offsets", "input_ids", "attention_mask"):  # offsets: one per text of a StaticEmbedding batch
         value = features.get(key)
         if isinstance(value, Tensor):
             return int(value.shape[0])
@@ -63,6 +63,8 @@ def _rows(features: Features) -> int:
 
 def slice_rows(features: Features, start: int, end: int) -> Features:
     """Rows ``start:end`` of a tokenized batch, with padding columns no kept row uses cut off the end."""
+    if isinstance(features.get("offsets"), Tensor):
+        return _slice_flat(features, start, end)
     rows = _rows(features)
     mask = features.get("attention_mask")
     width = None
@@ -84,6 +86,14 @@ def slice_rows(features: Features, start: int, end: int) -> Features:
         else:
             out[key] = value[start:end]
     return out
+
+
+def _slice_flat(features: Features, start: int, end: int) -> Features:
+    """Texts ``start:end`` of a StaticEmbedding batch: all ids flat, each text's first id in ``offsets``."""
+    ids, offsets = features["input_ids"], features["offsets"]
+    first = int(offsets[start]) if start < len(offsets) else len(ids)
+    last = int(offsets[end]) if end < len(offsets) else len(ids)
+    return {**features, "input_ids": ids[first:last], "offsets": offsets[start:end] - first}
 
 
 class GradCacheLoss(nn.Module):
