@@ -57,6 +57,12 @@ def test_encodes_like_the_reference(tokenizer, table):
     for _ in range(3):
         assert not ours.encode(["", "", "a man"], batch_size=2)[:2].any()
     assert ours.get_sentence_embedding_dimension() == 24 and ours.max_seq_length == float("inf")
+    tokenizer.enable_truncation(3)  # a tokenizer.json may set truncation: both libraries follow it
+    try:
+        assert ours.max_seq_length == 3
+        np.testing.assert_allclose(ours.encode(TEXTS), ref.encode(TEXTS), atol=1e-6, rtol=0)
+    finally:
+        tokenizer.no_truncation()
     assert ours.inference_path == "torch" and ours.tokenizer is ours[0].tokenizer
 
 

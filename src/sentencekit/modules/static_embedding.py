@@ -103,9 +103,13 @@ class StaticEmbedding(InputModule):
         return int(self.embedding.embedding_dim)
 
     @property
-    def max_seq_length(self) -> float:
-        """No limit: every token of a text is averaged (``math.inf``, as in the reference)."""
-        return math.inf
+    def max_seq_length(self) -> int | float:
+        """The truncation length its ``tokenizer.json`` sets, else no limit (``math.inf``).
+
+        The reference always reports ``math.inf``, though it truncates as the tokenizer says, as we do.
+        """
+        truncation = self.tokenizer.truncation
+        return int(truncation["max_length"]) if truncation else math.inf
 
     def get_sentence_embedding_dimension(self) -> int:
         """Width of the vectors this module outputs."""
