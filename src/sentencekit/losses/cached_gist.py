@@ -14,7 +14,7 @@ from sentencekit.losses._common import Features, check_columns, features_to_devi
 from sentencekit.losses.cached import EmbeddingLoss, GradCacheLoss, slice_rows
 from sentencekit.similarity import cos_sim
 
-__all__ = ["CachedGISTEmbedLoss", "guided_ranking_loss", "needs_retokenizing"]
+__all__ = ["CachedGISTEmbedLoss", "GuidedRanking", "guided_ranking_loss", "needs_retokenizing"]
 
 MARGIN_STRATEGIES = ("absolute", "relative")
 
@@ -91,7 +91,72 @@ def guided_ranking_loss(
     return F.cross_entropy(logits, torch.arange(rows, device=device))
 
 
-class CachedGISTEmbedLoss(GradCacheLoss):
+class GuidedRanking:
+    """The guide, its settings and the loss they give: what the two GIST losses share.
+
+    Used by :class:`~sentencekit.losses.GISTEmbedLoss` and :class:`CachedGISTEmbedLoss`.
+    """
+
+    model: nn.Module
+    temperature: float
+    margin_strategy: str
+    margin: float
+    contrast_anchors: bool
+    contrast_positives: bool
+    must_retokenize: bool
+    _guide: list[nn.Module]
+
+    def _set_guide(
+        self,
+        guide: nn.Module,
+        temperature: float,
+        margin_strategy: str,
+        margin: float,
+        contrast_anchors: bool,
+        contrast_positives: bool,
+    ) -> None:
+        if margin_strategy not in MARGIN_STRATEGIES:
+            raise ValueError(f"margin_strategy must be 'absolute' or 'relative', got {margin_strategy!r}.")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        self.must_retokenize = needs_retokenizing(self.model, guide)
+        # Kept out of the module tree: the guide is not trained, so it is not among the loss's parameters or
+        # in its state dict (nor, therefore, in training checkpoints).
+        self._guide = [guide]
+        self.temperature = float(temperature)
+        self.margin_strategy = margin_strategy
+        self.margin = float(margin)
+        self.contrast_anchors = contrast_anchors
+        self.contrast_positives = contrast_positives
+
+    @property
+    def guide(self) -> nn.Module:
+        """The frozen guide model."""
+        return self._guide[0]
+
+    def _guided_loss(self, embeddings: list[Tensor], guide_embeddings: list[Tensor]) -> Tensor:
+        return guided_ranking_loss(
+            embeddings,
+            guide_embeddings,
+            temperature=self.temperature,
+            margin_strategy=self.margin_strategy,
+            margin=self.margin,
+            contrast_anchors=self.contrast_anchors,
+            contrast_positives=self.contrast_positives,
+        )
+
+    def _guide_config(self) -> dict[str, Any]:
+        return {
+            "guide": getattr(self.guide, "model_id", None) or type(self.guide).__name__,
+            "temperature": self.temperature,
+            "margin_strategy": self.margin_strategy,
+            "margin": self.margin,
+            "contrast_anchors": self.contrast_anchors,
+            "contrast_positives": self.contrast_positives,
+        }
+
+
+class CachedGISTEmbedLoss(GuidedRanking, GradCacheLoss):
     """:class:`GISTEmbedLoss` with gradient caching: guided in-batch negatives over a large batch.
 
     A frozen *guide* model removes the in-batch candidates it scores at least as close to the anchor as the
@@ -148,25 +213,9 @@ class CachedGISTEmbedLoss(GradCacheLoss):
         contrast_positives: bool = True,
     ) -> None:
         super().__init__(model, mini_batch_size=mini_batch_size, show_progress_bar=show_progress_bar)
-        if margin_strategy not in MARGIN_STRATEGIES:
-            raise ValueError(f"margin_strategy must be 'absolute' or 'relative', got {margin_strategy!r}.")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
-        self.must_retokenize = needs_retokenizing(model, guide)
-        # Kept out of the module tree, as in GISTEmbedLoss: never trained, never in the loss's state dict.
-        self._guide = [guide]
-        self.temperature = float(temperature)
-        self.margin_strategy = margin_strategy
-        self.margin = float(margin)
-        self.contrast_anchors = contrast_anchors
-        self.contrast_positives = contrast_positives
+        self._set_guide(guide, temperature, margin_strategy, margin, contrast_anchors, contrast_positives)
         # The guide's embeddings of the batch being computed, for compute_loss_from_embeddings.
         self._batch_guide: list[Tensor] | None = None
-
-    @property
-    def guide(self) -> nn.Module:
-        """The frozen guide model."""
-        return self._guide[0]
 
     def forward_with(
         self, sentence_features: Iterable[Features], labels: Tensor | None, compute_loss: EmbeddingLoss
@@ -195,15 +244,7 @@ class CachedGISTEmbedLoss(GradCacheLoss):
             raise ValueError(
                 f"Got {len(embeddings)} columns of model embeddings but {len(guide)} of guide embeddings."
             )
-        return guided_ranking_loss(
-            embeddings,
-            guide,
-            temperature=self.temperature,
-            margin_strategy=self.margin_strategy,
-            margin=self.margin,
-            contrast_anchors=self.contrast_anchors,
-            contrast_positives=self.contrast_positives,
-        )
+        return self._guided_loss(embeddings, guide)
 
     @contextlib.contextmanager
     def _guided_by(self, guide_embeddings: list[Tensor]) -> Iterator[None]:
@@ -243,12 +284,4 @@ class CachedGISTEmbedLoss(GradCacheLoss):
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyper-parameters, for the model card."""
-        return {
-            "guide": getattr(self.guide, "model_id", None) or type(self.guide).__name__,
-            "temperature": self.temperature,
-            "mini_batch_size": self.mini_batch_size,
-            "margin_strategy": self.margin_strategy,
-            "margin": self.margin,
-            "contrast_anchors": self.contrast_anchors,
-            "contrast_positives": self.contrast_positives,
-        }
+        return {**self._guide_config(), "mini_batch_size": self.mini_batch_size}

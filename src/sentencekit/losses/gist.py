@@ -9,12 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from sentencekit.losses._common import Features, check_columns, embed_columns
-from sentencekit.losses.cached_gist import guided_ranking_loss
+from sentencekit.losses.cached_gist import GuidedRanking
 
 __all__ = ["GISTEmbedLoss"]
 
 
-class GISTEmbedLoss(nn.Module):
+class GISTEmbedLoss(GuidedRanking, nn.Module):
     """:class:`MultipleNegativesRankingLoss` guided by a second, frozen model that spots false negatives.
 
     The candidates of anchor ``i`` are all positives (and negatives) of the batch and, optionally, the other
@@ -67,31 +67,8 @@ class GISTEmbedLoss(nn.Module):
         contrast_positives: bool = True,
     ) -> None:
         super().__init__()
-        if margin_strategy not in ("absolute", "relative"):
-            raise ValueError(f"margin_strategy must be 'absolute' or 'relative', got {margin_strategy!r}.")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
         self.model = model
-        # Kept out of the module tree: the guide is not trained, so it is not among the loss's parameters or
-        # in its state dict (nor, therefore, in training checkpoints).
-        self._guide = [guide]
-        self.temperature = float(temperature)
-        self.margin_strategy = margin_strategy
-        self.margin = float(margin)
-        self.contrast_anchors = contrast_anchors
-        self.contrast_positives = contrast_positives
-        model_tok, guide_tok = getattr(model, "tokenizer", None), getattr(guide, "tokenizer", None)
-        if model_tok is None or guide_tok is None:
-            raise ValueError("GISTEmbedLoss needs a model and a guide that both have a tokenizer.")
-        self.must_retokenize = bool(
-            model_tok.get_vocab() != guide_tok.get_vocab()
-            or getattr(guide, "max_seq_length", 0) < getattr(model, "max_seq_length", 0)
-        )
-
-    @property
-    def guide(self) -> nn.Module:
-        """The frozen guide model."""
-        return self._guide[0]
+        self._set_guide(guide, temperature, margin_strategy, margin, contrast_anchors, contrast_positives)
 
     def _guide_features(self, sentence_features: list[Features]) -> list[Features]:
         if not self.must_retokenize:
@@ -125,23 +102,8 @@ class GISTEmbedLoss(nn.Module):
         """The loss from the model's and the guide's embeddings of (anchor, positive[, negative])."""
         if len(embeddings) not in (2, 3):
             raise ValueError(f"GISTEmbedLoss takes 2 or 3 text columns, got {len(embeddings)}.")
-        return guided_ranking_loss(
-            embeddings,
-            guide_embeddings,
-            temperature=self.temperature,
-            margin_strategy=self.margin_strategy,
-            margin=self.margin,
-            contrast_anchors=self.contrast_anchors,
-            contrast_positives=self.contrast_positives,
-        )
+        return self._guided_loss(embeddings, guide_embeddings)
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyper-parameters, for the model card."""
-        return {
-            "guide": getattr(self.guide, "model_id", None) or type(self.guide).__name__,
-            "temperature": self.temperature,
-            "margin_strategy": self.margin_strategy,
-            "margin": self.margin,
-            "contrast_anchors": self.contrast_anchors,
-            "contrast_positives": self.contrast_positives,
-        }
+        return self._guide_config()
