@@ -352,6 +352,34 @@ def test_mse_and_translation_match_reference(encoder):
     run_both(ref.TranslationEvaluator(english, german), ours.TranslationEvaluator(english, german), encoder)
 
 
+def test_mse_from_dataframe_matches_reference(encoder, tmp_path):
+    languages = ("en", "de", "es", "fr")
+    columns = {
+        lang: read_sts_csv(DATA_DIR / "stsb" / f"stsb-{lang}-test.csv").sentences1[:60] for lang in languages
+    }
+    rows = [dict(zip(languages, texts, strict=True)) for texts in zip(*columns.values(), strict=True)]
+    rows[3]["de"] = "  "  # a blank translation leaves that row out of en-de only
+    combinations = [("en", "de"), ("en", "es"), ("en", "fr")]
+    reference = ref.MSEEvaluatorFromDataFrame(rows, encoder, combinations, name="stsb")
+    evaluator = ours.MSEEvaluatorFromDataFrame(rows, encoder, combinations, name="stsb")
+    assert [len(evaluator.data[c][0]) for c in combinations] == [59, 60, 60]
+    got = run_both(reference, evaluator, encoder)
+    assert got["stsb_negative_mse"] < 0
+    reference(encoder, output_path=str(tmp_path / "ref"))
+    evaluator(encoder, output_path=str(tmp_path / "ours"))
+    expected = (tmp_path / "ref" / reference.csv_file).read_text().splitlines()
+    written = (tmp_path / "ours" / evaluator.csv_file).read_text().splitlines()
+    assert (
+        evaluator.csv_file == reference.csv_file
+        and written[0] == expected[0] == "epoch,steps,en-de,en-es,en-fr"
+    )
+    assert [float(v) for v in written[1].split(",")] == pytest.approx(
+        [float(v) for v in expected[1].split(",")]
+    )
+    with pytest.raises(ValueError, match=r"Row 0 has no sentence for \['it'\]"):
+        ours.MSEEvaluatorFromDataFrame(rows, encoder, [("en", "it")])
+
+
 def test_label_accuracy_matches_reference(reference_model):
     from sentence_transformers import InputExample
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
@@ -488,7 +516,7 @@ def test_public_names():
     import sentencekit.evaluation as module
 
     assert module.__all__ == sorted(module.__all__)
-    bi_encoder = set(ref.__all__) - {"MSEEvaluatorFromDataFrame", "NanoBEIREvaluator"}
+    bi_encoder = set(ref.__all__) - {"NanoBEIREvaluator"}
     # the current cross-encoder evaluators; not the deprecated CE* aliases nor the NanoBEIR download
     cross_encoder = {name for name in ref_cross_encoder.__all__ if name.startswith("CrossEncoder")}
     assert set(module.__all__) == bi_encoder | cross_encoder - {"CrossEncoderNanoBEIREvaluator"}

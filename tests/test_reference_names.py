@@ -83,7 +83,7 @@ NOT_PROVIDED: dict[str, set[str]] = {
         "similarity_fct_name",
     },
     "losses": {"DenoisingAutoEncoderLoss"},
-    "evaluation": {"MSEEvaluatorFromDataFrame", "NanoBEIREvaluator"},
+    "evaluation": {"NanoBEIREvaluator"},
     "models": {
         "Asym",
         "BoW",

@@ -15,6 +15,7 @@ evaluator                               task                                    
 :class:`TripletEvaluator`               anchor closer to positive than to negative       ``cosine_accuracy``
 :class:`TranslationEvaluator`           matching translations                            ``mean_accuracy``
 :class:`MSEEvaluator`                   distance to a teacher's embeddings               ``negative_mse``
+:class:`MSEEvaluatorFromDataFrame`      the same over language pairs of parallel rows    ``negative_mse``
 :class:`LabelAccuracyEvaluator`         accuracy of a softmax classifier head            ``accuracy``
 :class:`SequentialEvaluator`            several of the above                             ``sequential_score``
 ======================================  ===============================================  =====================
@@ -43,7 +44,7 @@ from sentencekit.evaluation.cross_encoder_reranking import CrossEncoderReranking
 from sentencekit.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
 from sentencekit.evaluation.information_retrieval import InformationRetrievalEvaluator
 from sentencekit.evaluation.label_accuracy import LabelAccuracyEvaluator
-from sentencekit.evaluation.mse import MSEEvaluator
+from sentencekit.evaluation.mse import MSEEvaluator, MSEEvaluatorFromDataFrame
 from sentencekit.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
 from sentencekit.evaluation.reranking import RerankingEvaluator
 from sentencekit.evaluation.sequential import SequentialEvaluator
@@ -63,6 +64,7 @@ __all__ = [
     "InformationRetrievalEvaluator",
     "LabelAccuracyEvaluator",
     "MSEEvaluator",
+    "MSEEvaluatorFromDataFrame",
     "ParaphraseMiningEvaluator",
     "RerankingEvaluator",
     "SentenceEvaluator",

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, require_columns
+from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, csv_file_name, require_columns
 
-__all__ = ["MSEEvaluator"]
+__all__ = ["MSEEvaluator", "MSEEvaluatorFromDataFrame"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +106,88 @@ class MSEEvaluator(SentenceEvaluator):
     def get_config_dict(self) -> dict[str, Any]:
         """``truncate_dim`` when set."""
         return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
+
+
+class MSEEvaluatorFromDataFrame(SentenceEvaluator):
+    """:class:`MSEEvaluator` over several language pairs of one table of parallel sentences.
+
+    ``dataframe`` is a list of rows, each a dict from language code to that row's sentence
+    (``[{"en": "Hello", "de": "Hallo", "fr": "Bonjour"}, ...]``). For each ``(source, target)`` in
+    ``combinations``, the rows where both sentences are non-blank are used: the teacher embeds the source
+    sentences (once, at construction), the evaluated model the target sentences.
+
+    Returned key: ``negative_mse``, minus the mean over the combinations of each one's MSE (x100); the CSV row
+    has one column per combination (``en-de``, ...).
+
+    Args:
+        dataframe: Rows of parallel sentences keyed by language code.
+        teacher_model: The model whose embeddings of the source sentences are the target.
+        combinations: ``(source_language, target_language)`` pairs.
+        batch_size: Encoding batch size.
+        name: Prefix of the returned keys and part of the CSV file name.
+        write_csv: Append a row to ``mse_evaluation_{name}_results.csv`` when called with an ``output_path``.
+        truncate_dim: Keep only the first ``truncate_dim`` dimensions of both models' embeddings.
+
+    Raises:
+        ValueError: For a combination whose language is missing from a row, or that has no usable row.
+    """
+
+    def __init__(
+        self,
+        dataframe: Sequence[dict[str, str]],
+        teacher_model: Any,
+        combinations: Sequence[tuple[str, str]],
+        batch_size: int = 8,
+        name: str = "",
+        write_csv: bool = True,
+        truncate_dim: int | None = None,
+    ) -> None:
+        super().__init__(name, batch_size=batch_size, truncate_dim=truncate_dim)
+        self.combinations = [(str(source), str(target)) for source, target in combinations]
+        if not self.combinations:
+            raise ValueError("MSEEvaluatorFromDataFrame needs at least one (source, target) combination.")
+        self.data: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for source, target in self.combinations:
+            pairs = []
+            for row_number, row in enumerate(dataframe):
+                missing = [language for language in (source, target) if language not in row]
+                if missing:
+                    raise ValueError(f"Row {row_number} has no sentence for {missing}; it has {sorted(row)}.")
+                if row[source].strip() and row[target].strip():
+                    pairs.append((row[source], row[target]))
+            if not pairs:
+                raise ValueError(f"No row has non-blank sentences in both {source!r} and {target!r}.")
+            sources, targets = zip(*pairs, strict=True)
+            self.data[(source, target)] = (list(sources), list(targets))
+        self.write_csv = write_csv
+        self.csv_file = csv_file_name("mse_evaluation", name)
+        self.csv_headers = ["epoch", "steps", *[f"{source}-{target}" for source, target in self.combinations]]
+        self.primary_metric = "negative_mse"
+        self.teacher_embeddings = self.embed(teacher_model, *[sources for sources, _ in self.data.values()])
+
+    def __call__(
+        self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
+        """Encode each combination's target sentences; return the negated mean MSE (x100) to the teacher."""
+        self.log_start(epoch, steps)
+        students = self.embed(model, *[targets for _, targets in self.data.values()])
+        scores = []
+        for (source, target), teacher, student in zip(
+            self.data, self.teacher_embeddings, students, strict=True
+        ):
+            if student.shape != teacher.shape:
+                raise ValueError(
+                    f"{source}-{target}: student embeddings have shape {tuple(student.shape)} but the "
+                    f"teacher's have {tuple(teacher.shape)}; use models (or a truncate_dim) of the same size"
+                )
+            scores.append(100 * ((teacher.to(student.device) - student) ** 2).mean().item())
+            logger.info("MSE (x100) %s-%s: %.4f", source, target, scores[-1])
+        if output_path is not None and self.write_csv:
+            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *scores])
+        self.primary_metric = "negative_mse"
+        return self.prefix_name_to_metrics({"negative_mse": -sum(scores) / len(scores)}, self.name)
+
+    @property
+    def description(self) -> str:
+        """Label used in reports."""
+        return "Knowledge Distillation"
