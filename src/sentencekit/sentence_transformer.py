@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from sentencekit import __version__
+from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.gpu import autocast_dtype
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
@@ -254,11 +255,13 @@ class SentenceTransformer(nn.Sequential):
         precision: str = "float32",
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
-        device: str | None = None,
+        device: str | list[str] | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
         max_batch_tokens: int | None = None,
         cache: Any = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text (-> 1-D) or a list of texts (-> 2-D), with the reference's arguments.
@@ -275,12 +278,15 @@ class SentenceTransformer(nn.Sequential):
             precision: ``"float32"``, ``"int8"``, ``"uint8"``, ``"binary"`` or ``"ubinary"``.
             convert_to_numpy: Return a numpy array (the default).
             convert_to_tensor: Return one stacked tensor (wins over ``convert_to_numpy``).
-            device: Run on this device for this call.
+            device: Run on this device for this call; a list (``["cuda:0", "cuda:1"]``) encodes on a pool of
+                processes started for this call and stopped after.
             normalize_embeddings: Scale to unit length (after ``truncate_dim``).
             truncate_dim: Keep the first dimensions only (Matryoshka).
             max_batch_tokens: Also cut batches so rows x longest row stays within this many tokens.
             cache: Embedding cache for this call (overrides the model's ``cache``); only sentence embeddings
-                are cached, and only texts not found are computed.
+                are cached, and only texts not found are computed. Not used with a pool.
+            pool: Encode on the processes of :meth:`start_multi_process_pool` (``sentencekit.encoding.pool``).
+            chunk_size: Texts per job handed to a pool's worker (default: about ten jobs per worker).
             **kwargs: Only ``inputs=`` (the reference's v6 name for ``sentences``); anything else is an error.
 
         Raises:
@@ -306,7 +312,10 @@ class SentenceTransformer(nn.Sequential):
         prompt = self._resolve_prompt(prompt, prompt_name)
         if show_progress_bar is None:
             show_progress_bar = sys.stderr.isatty()
-        run_device = torch.device(device) if device is not None else self.device
+        pooled = pool is not None or isinstance(device, list)  # other processes encode: encoding/pool.py
+        run_device = (
+            torch.device(device) if isinstance(device, (str, torch.device)) and not pooled else self.device
+        )
         if run_device != self.device:
             self.to(run_device)
         self.eval()
@@ -327,10 +336,15 @@ class SentenceTransformer(nn.Sequential):
             autocast_dtype=autocast_dtype(self.gpu_precision, run_device, self._encoder_dtype()),
         )
         active_cache = cache if cache is not None else getattr(self, "cache", None)
-        if active_cache is not None and output_value == "sentence_embedding" and texts:
+        if pooled:
+            devices = device if isinstance(device, list) else None
+            result: Tensor | list[Any] = process_pool.encode_pooled(
+                self, texts, plan, pool, devices, chunk_size
+            )
+        elif active_cache is not None and output_value == "sentence_embedding" and texts:
             from sentencekit.cache.lookup import encode_cached
 
-            result: Tensor | list[Any] = encode_cached(self, active_cache, texts, plan)
+            result = encode_cached(self, active_cache, texts, plan)
         else:
             result = run_encode(list(self), texts, plan)
         if output_value != "sentence_embedding":
@@ -460,3 +474,6 @@ class SentenceTransformer(nn.Sequential):
         return evaluator(self, output_path=output_path)
 
     fit = fit_sentence_transformer  # the reference's classic training API, see sentencekit.training.fit
+    start_multi_process_pool = process_pool.start_multi_process_pool  # see sentencekit.encoding.pool
+    stop_multi_process_pool = staticmethod(process_pool.stop_multi_process_pool)
+    encode_multi_process = process_pool.encode_multi_process
