@@ -111,3 +111,15 @@ def test_token_embeddings_and_batch_sizes(tiny_hf_folder, sample_texts):
         np.testing.assert_allclose(
             ours.encode(sample_texts, batch_size=bs), ref.encode(sample_texts), atol=1e-5
         )
+
+
+def test_tokenizer_arguments_under_both_names_reach_the_tokenizer(tiny_hf_folder):
+    # processor_kwargs is the reference v6 name of tokenizer_kwargs: both reach AutoTokenizer, as there
+    for name in ("tokenizer_kwargs", "processor_kwargs"):
+        ours = SentenceTransformer(
+            str(tiny_hf_folder), device="cpu", backend="torch", **{name: {"model_max_length": 9}}
+        )
+        ref = st.SentenceTransformer(str(tiny_hf_folder), device="cpu", **{name: {"model_max_length": 9}})
+        assert ours.tokenizer.model_max_length == ref.tokenizer.model_max_length == 9
+    with pytest.raises(ValueError, match="not both"):
+        SentenceTransformer(str(tiny_hf_folder), tokenizer_kwargs={}, processor_kwargs={})

@@ -66,7 +66,8 @@ class SentenceTransformer(nn.Sequential):
         model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"torch_dtype": torch.bfloat16}`` runs
             the encoder in bf16 and pools in fp32). With ``backend="onnx"``: ``file_name`` (e.g.
             ``"onnx/model_qint8_avx512_vnni.onnx"``) and ``provider`` only.
-        tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
+        tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained`` (``processor_kwargs``, its reference v6
+            name, is accepted too; pass one or the other).
         config_kwargs: Passed to ``AutoConfig.from_pretrained``.
         backend: ``None`` (default): the fastest exact path, ONNX Runtime fp32 on CPU when the ``onnx`` extra
             is installed, else torch. ``"torch"``, ``"onnx"`` (ONNX Runtime; files exported on first use and
@@ -112,8 +113,13 @@ class SentenceTransformer(nn.Sequential):
         backend: str | None = None,
         cache: Any = None,
         model_card_data: SentenceTransformerModelCardData | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
     ) -> None:
         from sentencekit.backends.select import plan_backend
+
+        if tokenizer_kwargs is not None and processor_kwargs is not None:
+            raise ValueError("Pass tokenizer_kwargs or processor_kwargs (its reference v6 name), not both.")
+        tokenizer_kwargs = tokenizer_kwargs if tokenizer_kwargs is not None else processor_kwargs
 
         card = checked_card_data(model_card_data, SentenceTransformerModelCardData)
 
