@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -81,9 +82,16 @@ def _assert_same(pooled: Any, single: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def model(tiny_hf_folder):
+def own_folder(tiny_hf_folder, tmp_path_factory):
+    """A copy of the tiny BERT: the default load writes its ONNX export into the folder, and the shared
+    fixture folder must stay as other tests expect it (without one)."""
+    return Path(shutil.copytree(tiny_hf_folder, tmp_path_factory.mktemp("pool") / "model"))
+
+
+@pytest.fixture(scope="module")
+def model(own_folder):
     """The tiny BERT as a plain folder loads (ONNX Runtime when installed), with a named prompt."""
-    return SentenceTransformer(str(tiny_hf_folder), device="cpu", prompts={"query": "query: "})
+    return SentenceTransformer(str(own_folder), device="cpu", prompts={"query": "query: "})
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +197,9 @@ def test_a_list_of_devices_encodes_on_a_temporary_pool(tiny_hf_folder):
     assert torch_model.encode([], device=["cpu", "cpu"]).shape == (0, 32)  # starts nothing
 
 
-def test_a_dead_worker_is_reported_and_stop_leaves_no_process(model, tiny_hf_folder, tmp_path):
+def test_a_dead_worker_is_reported_and_stop_leaves_no_process(model, own_folder, tmp_path):
     # a SQLite embedding cache cannot be pickled: it must stay with the caller, and a pooled call skips it
-    cached = SentenceTransformer(str(tiny_hf_folder), device="cpu", cache=tmp_path / "cache.sqlite")
+    cached = SentenceTransformer(str(own_folder), device="cpu", cache=tmp_path / "cache.sqlite")
     before = _our_children()
     started = _within(120, lambda: cached.start_multi_process_pool(["cpu"]))
     processes = list(started["processes"])
