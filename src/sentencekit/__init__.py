@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "CrossEncoderModelCardData": "sentencekit.model_card",
     "CrossEncoderTrainer": "sentencekit.training.trainer",
     "CrossEncoderTrainingArguments": "sentencekit.training.arguments",
+    "HubError": "sentencekit.errors",
     "Index": "sentencekit.index",
     "IndexCorruptedError": "sentencekit.errors",
     "InputExample": "sentencekit.training.input_example",
@@ -66,6 +67,7 @@ __all__ = [
     "CrossEncoderModelCardData",
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
+    "HubError",
     "Index",
     "IndexCorruptedError",
     "InputExample",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sentencekit.cross_encoder import CrossEncoder
     from sentencekit.errors import (
         CacheError,
+        HubError,
         IndexCorruptedError,
         InvalidInputError,
         MissingDependencyError,

@@ -10,7 +10,8 @@ exception a caller would already catch::
     ├── MissingDependencyError (ImportError) an optional extra is not installed; names the pip command
     ├── PackagedModelError (OSError)        downloading, unpacking or verifying a packaged model failed
     ├── IndexCorruptedError (ValueError)    a saved vector index failed its checksum
-    └── CacheError (OSError)                the embedding cache cannot be read or written
+    ├── CacheError (OSError)                the embedding cache cannot be read or written
+    └── HubError (OSError)                  push_to_hub could not reach or write to the Hugging Face Hub
 
 Messages say what happened and what to do about it.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "CacheError",
+    "HubError",
     "IndexCorruptedError",
     "InvalidInputError",
     "MissingDependencyError",
@@ -59,3 +61,7 @@ class IndexCorruptedError(SentenceKitError, ValueError):
 
 class CacheError(SentenceKitError, OSError):
     """The embedding cache could not be used."""
+
+
+class HubError(SentenceKitError, OSError):
+    """Uploading to the Hugging Face Hub failed (offline, unreachable, or refused)."""

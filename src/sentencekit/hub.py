@@ -34,7 +34,7 @@ from sentencekit import packaged
 from sentencekit.errors import ModelNotFoundError, PackagedModelError, SentenceKitError
 from sentencekit.registry import FAMILIES, PACKAGED_SOURCES, expand_model_name, packaged_source
 
-__all__ = ["hf_cache_dir", "resolve_model_path", "select_hub_files"]
+__all__ = ["describe_hub_error", "hf_cache_dir", "resolve_model_path", "select_hub_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -303,12 +303,12 @@ def _from_hub(
     except Exception as exc:  # every failure is reported in ModelNotFoundError
         if isinstance(exc, SentenceKitError):
             raise
-        search.failed(place, _describe_hub_error(exc, repo_id, revision))
+        search.failed(place, describe_hub_error(exc, repo_id, revision))
         return None
     return Path(folder)
 
 
-def _describe_hub_error(exc: BaseException, repo_id: str, revision: str | None) -> str:
+def describe_hub_error(exc: BaseException, repo_id: str, revision: str | None) -> str:
     """Say in a few words why the Hub did not give us the model."""
     kinds = {type(e).__name__ for e in _chain(exc)}
     if "GatedRepoError" in kinds:

@@ -18,6 +18,7 @@ from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.gpu import autocast_dtype
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
+from sentencekit.hub_upload import push_to_hub
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
 from sentencekit.modules import InputModule, Module, Transformer
@@ -480,6 +481,7 @@ class SentenceTransformer(nn.Sequential):
         return evaluator(self, output_path=output_path)
 
     fit = fit_sentence_transformer  # the reference's classic training API, see sentencekit.training.fit
+    push_to_hub = push_to_hub  # upload to a Hugging Face Hub repository, see sentencekit.hub_upload
     start_multi_process_pool = process_pool.start_multi_process_pool  # see sentencekit.encoding.pool
     stop_multi_process_pool = staticmethod(process_pool.stop_multi_process_pool)
     encode_multi_process = process_pool.encode_multi_process

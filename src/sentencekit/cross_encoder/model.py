@@ -24,6 +24,7 @@ from sentencekit.cross_encoder.folder import FolderSettings, model_source, read_
 from sentencekit.cross_encoder.inputs import as_documents, as_pair_list
 from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
 from sentencekit.errors import InvalidInputError
+from sentencekit.hub_upload import push_to_hub
 from sentencekit.model_card import CrossEncoderModelCardData, checked_card_data
 from sentencekit.registry import expand_model_name
 from sentencekit.training.fit import fit_cross_encoder
@@ -433,6 +434,7 @@ class CrossEncoder(nn.Module):
         self.save(path, safe_serialization=safe_serialization)
 
     fit = fit_cross_encoder  # the reference's classic training API, see sentencekit.training.fit
+    push_to_hub = push_to_hub  # upload to a Hugging Face Hub repository, see sentencekit.hub_upload
 
     def __repr__(self) -> str:
         return (
