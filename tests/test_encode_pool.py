@@ -25,6 +25,7 @@ from conftest import SHORT_TEXTS, WORDS
 from sentencekit import SentenceTransformer
 from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.loop import EncodePlan
+from sentencekit.errors import PoolError
 from sentencekit.models import Pooling, Transformer
 
 TEXTS = [
@@ -210,7 +211,7 @@ def test_a_dead_worker_is_reported_and_stop_leaves_no_process(model, own_folder,
         assert cached.cache.stats.entries == 0
         os.kill(processes[0].pid, signal.SIGKILL)
         processes[0].join(30)
-        with pytest.raises(RuntimeError, match="died"):
+        with pytest.raises(PoolError, match="died"):
             _within(30, lambda: cached.encode(TEXTS, pool=started))
     finally:
         SentenceTransformer.stop_multi_process_pool(started)
@@ -237,6 +238,6 @@ def test_a_worker_that_cannot_start_fails_the_start(tiny_hf_folder):
         modules=[Transformer(tiny_hf_folder), Pooling(32), _FailsInWorker()], device="cpu"
     )
     before = _our_children()
-    with pytest.raises(RuntimeError, match="refusing to load in a worker"):
+    with pytest.raises(PoolError, match="refusing to load in a worker"):
         _within(120, lambda: failing.start_multi_process_pool(["cpu"]))
     assert _our_children() == before

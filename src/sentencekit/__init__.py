@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "ModelFormatError": "sentencekit.errors",
     "ModelNotFoundError": "sentencekit.errors",
     "PackagedModelError": "sentencekit.errors",
+    "PoolError": "sentencekit.errors",
     "SentenceKitError": "sentencekit.errors",
     "SentenceTransformer": "sentencekit.sentence_transformer",
     "SentenceTransformerModelCardData": "sentencekit.model_card",
@@ -77,6 +78,7 @@ __all__ = [
     "ModelFormatError",
     "ModelNotFoundError",
     "PackagedModelError",
+    "PoolError",
     "SentenceKitError",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",
@@ -129,6 +131,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelFormatError,
         ModelNotFoundError,
         PackagedModelError,
+        PoolError,
         SentenceKitError,
     )
     from sentencekit.hard_negatives import mine_hard_negatives

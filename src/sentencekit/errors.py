@@ -11,7 +11,8 @@ exception a caller would already catch::
     ├── PackagedModelError (OSError)        downloading, unpacking or verifying a packaged model failed
     ├── IndexCorruptedError (ValueError)    a saved vector index failed its checksum
     ├── CacheError (OSError)                the embedding cache cannot be read or written
-    └── HubError (OSError)                  push_to_hub could not reach or write to the Hugging Face Hub
+    ├── HubError (OSError)                  push_to_hub could not reach or write to the Hugging Face Hub
+    └── PoolError (RuntimeError)            a multi-process encoding worker could not start, or died
 
 Messages say what happened and what to do about it.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "ModelFormatError",
     "ModelNotFoundError",
     "PackagedModelError",
+    "PoolError",
     "SentenceKitError",
 ]
 
@@ -65,3 +67,7 @@ class CacheError(SentenceKitError, OSError):
 
 class HubError(SentenceKitError, OSError):
     """Uploading to the Hugging Face Hub failed (offline, unreachable, or refused)."""
+
+
+class PoolError(SentenceKitError, RuntimeError):
+    """A worker of a multi-process encoding pool could not load the model, or died."""

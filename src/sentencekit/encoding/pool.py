@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 from sentencekit.backends.cpu import physical_cores
 from sentencekit.encoding.loop import EncodePlan
 from sentencekit.encoding.pool_worker import cpu_layouts, serve
+from sentencekit.errors import PoolError
 
 __all__ = ["encode_multi_process", "encode_pooled", "start_multi_process_pool", "stop_multi_process_pool"]
 
@@ -103,7 +104,7 @@ def start_multi_process_pool(model: Any, target_devices: Sequence[str] | None = 
     Raises:
         ValueError: For an empty list or a device that does not exist here.
         TypeError: When the model cannot be serialized for the workers.
-        RuntimeError: When a worker cannot start or load the model (its error is in the message).
+        PoolError: When a worker cannot start or load the model (its error is in the message).
     """
     if target_devices is None:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -300,7 +301,7 @@ def _wait_until_ready(pool: dict[str, Any]) -> None:
     for _ in pool["processes"]:
         kind, name, error = _next_message(pool)
         if kind == "failed":
-            raise RuntimeError(f"Encode worker {name} could not load the model: {error}")
+            raise PoolError(f"Encode worker {name} could not load the model: {error}")
 
 
 def _drop_queued(pool: dict[str, Any]) -> None:
@@ -333,9 +334,9 @@ def _check_pool(pool: Any) -> None:
         raise _died(dead)
 
 
-def _died(dead: list[Any]) -> RuntimeError:
+def _died(dead: list[Any]) -> PoolError:
     listed = ", ".join(f"{p.name} (pid {p.pid}, exit code {p.exitcode})" for p in dead)
-    return RuntimeError(
+    return PoolError(
         f"Encode worker {listed} died. Stop the pool with SentenceTransformer.stop_multi_process_pool(pool) "
         "and start a new one. Workers that die at start in a script: start the pool under "
         "`if __name__ == '__main__':` (each worker imports the script)."
@@ -352,10 +353,10 @@ def _closed(process: Any) -> bool:
 
 
 def _worker_error(sent: tuple[BaseException | None, str, str], where: str) -> BaseException:
-    """What to raise for a worker's exception: the exception itself if it came back, else a RuntimeError."""
+    """What to raise for a worker's exception: the exception itself if it came back, else a PoolError."""
     error, description, tb = sent
     if error is None:
-        error = RuntimeError(f"{description} {where}")
+        error = PoolError(f"{description} {where}")
     error.__cause__ = _WorkerTraceback(f"{where}\n\n{tb}")
     return error
 
