@@ -49,7 +49,7 @@ def test_the_collated_batch_is_what_the_loss_takes_directly(reranker):
     assert [label.tolist() for label in labels] == LISTS["labels"][1:3]  # one tensor per row, own length
     loss = losses.ListNetLoss(reranker)
     direct = loss(inputs, [torch.tensor(row) for row in LISTS["labels"][1:3]])
-    assert float(loss(inputs, labels)) == pytest.approx(float(direct), abs=1e-6)
+    assert loss(inputs, labels).item() == pytest.approx(direct.item(), abs=1e-6)
 
 
 def test_no_duplicates_reads_the_documents_of_a_list():
