@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -18,6 +17,7 @@ from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.gpu import autocast_dtype
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
+from sentencekit.encoding.outputs import convert_embeddings
 from sentencekit.hub_upload import push_to_hub
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
@@ -359,31 +359,12 @@ class SentenceTransformer(nn.Sequential):
         assert isinstance(result, Tensor)
         if not texts:
             result = torch.empty((0, self.get_sentence_embedding_dimension() or 0))
-        return self._convert(result, single, precision, convert_to_numpy, convert_to_tensor)
+        return convert_embeddings(result, single, precision, convert_to_numpy, convert_to_tensor)
 
     def _encoder_dtype(self) -> torch.dtype:
         for p in self.input_module.parameters():
             return p.dtype
         return torch.float32
-
-    def _convert(
-        self, emb: Tensor, single: bool, precision: str, to_numpy: bool, to_tensor: bool
-    ) -> np.ndarray | Tensor | list[Tensor]:
-        out: Any = emb
-        if precision != "float32":
-            from sentencekit.quantization import quantize_embeddings
-
-            quantized = np.asarray(quantize_embeddings(emb.float().cpu().numpy(), precision=precision))
-            out = torch.from_numpy(quantized) if to_tensor or not to_numpy else quantized
-        elif to_tensor:
-            out = emb
-        elif to_numpy:
-            out = emb.float().numpy() if emb.dtype == torch.bfloat16 else emb.numpy()
-        else:
-            out = list(emb)
-        if not to_tensor and not to_numpy and isinstance(out, Tensor):
-            out = list(out)
-        return out[0] if single else out
 
     def encode_query(self, sentences: str | list[str], **kwargs: Any) -> Any:
         """Encode search queries, with the model's query prompt (from its config or the model registry)."""
