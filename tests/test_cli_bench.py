@@ -225,9 +225,17 @@ def test_load_text_sets_without_inputs_or_shared_data(tmp_path, monkeypatch):
 def test_select_paths_baseline_and_errors():
     specs, baseline = select_paths(None, reference_installed=False)
     assert baseline == "sentencekit torch fp32"
-    assert [s.name for s in specs] == [n for n in PATH_NAMES if not n.startswith("reference")]
+    named_only = {"sentencekit openvino", "sentencekit openvino bf16"}
+    assert [s.name for s in specs] == [
+        n for n in PATH_NAMES if not n.startswith("reference") and n not in named_only
+    ]
     specs, baseline = select_paths(None, reference_installed=True)
-    assert baseline == "reference fp32" and [s.name for s in specs] == list(PATH_NAMES)
+    assert baseline == "reference fp32" and [s.name for s in specs] == [
+        n for n in PATH_NAMES if n not in named_only
+    ]
+    specs, _ = select_paths(["sentencekit-openvino-bf16"], reference_installed=True)
+    assert [s.name for s in specs] == ["reference fp32", "sentencekit openvino bf16"]
+    assert specs[1].backend == "openvino" and specs[1].ov_bf16
     specs, baseline = select_paths(["Sentencekit_Default"], reference_installed=True)
     assert [s.name for s in specs] == ["reference fp32", "sentencekit default"]
     specs, baseline = select_paths(["sentencekit-default"], reference_installed=True, use_reference=False)

@@ -1,22 +1,25 @@
 """The inference paths the benchmark can time: sentencekit's, and the reference's when it is installed.
 
-=========================  ==========================================================================
-path                       what runs
-=========================  ==========================================================================
-``reference fp32``         sentence-transformers, as loaded by default (needs it installed)
-``reference bf16``         sentence-transformers with ``model_kwargs={"torch_dtype": torch.bfloat16}``
-``reference bf16 b128``    the same with 128 texts per batch: what larger batches alone give the reference
-``sentencekit default``    sentencekit's default: the fastest exact path (ONNX fp32 with the onnx extra)
-``sentencekit torch fp32`` sentencekit with ``backend="torch"``
-``sentencekit torch bf16`` sentencekit with a bf16 encoder
-``sentencekit onnx int8``  sentencekit's int8 ONNX graph for this CPU (``backend="onnx"``), needs the extra
-``sentencekit auto``       ``backend="auto"``: the fastest path within cosine 0.98 of fp32 on this CPU
-=========================  ==========================================================================
+=============================  ======================================================================
+path                           what runs
+=============================  ======================================================================
+``reference fp32``             sentence-transformers, as loaded by default (needs it installed)
+``reference bf16``             sentence-transformers with ``model_kwargs={"torch_dtype": torch.bfloat16}``
+``reference bf16 b128``        the same with 128 texts per batch: what larger batches alone give it
+``sentencekit default``        sentencekit's default: the fastest exact path (ONNX fp32 with the extra)
+``sentencekit torch fp32``     sentencekit with ``backend="torch"``
+``sentencekit torch bf16``     sentencekit with a bf16 encoder
+``sentencekit onnx int8``      sentencekit's int8 ONNX graph for this CPU (``backend="onnx"``)
+``sentencekit auto``           ``backend="auto"``: the fastest path within cosine 0.98 of fp32 here
+``sentencekit openvino``       ``backend="openvino"`` in f32 (exact); needs the openvino extra
+``sentencekit openvino bf16``  the same with ``ov_config`` asking for bf16
+=============================  ======================================================================
 
 The baseline of the ratios and of the accuracy columns is ``reference fp32`` whenever sentence-transformers
 is installed (it then always runs, as the baseline, unless the reference is switched off), else
-``sentencekit torch fp32``, which then always runs. On the command line a name may use ``-`` or ``_`` for its
-spaces (``sentencekit-torch-fp32``).
+``sentencekit torch fp32``, which then always runs. The OpenVINO paths run only when named (``--paths``):
+``sentencekit auto`` already runs OpenVINO bf16 where that is the fastest. On the command line a name may
+use ``-`` or ``_`` for its spaces (``sentencekit-torch-fp32``).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class PathSpec:
         bf16: Load the encoder in bfloat16.
         batch_size: Texts per batch for this path whatever the run's setting (``None``: the run's).
         int8: Run the int8 ONNX graph made for this CPU (``model_qint8_<cpu>.onnx``).
+        ov_bf16: Ask OpenVINO for bf16 (``ov_config={"INFERENCE_PRECISION_HINT": "bf16"}``).
+        named_only: Run only when asked for by name, not in the default set.
     """
 
     name: str
@@ -64,6 +69,8 @@ class PathSpec:
     bf16: bool = False
     batch_size: int | None = None
     int8: bool = False
+    ov_bf16: bool = False
+    named_only: bool = False
 
 
 _SPECS = (
@@ -75,6 +82,8 @@ _SPECS = (
     PathSpec("sentencekit torch bf16", reference=False, bf16=True),
     PathSpec("sentencekit onnx int8", reference=False, backend="onnx", int8=True),
     PathSpec("sentencekit auto", reference=False, backend="auto"),
+    PathSpec("sentencekit openvino", reference=False, backend="openvino", named_only=True),
+    PathSpec("sentencekit openvino bf16", reference=False, backend="openvino", ov_bf16=True, named_only=True),
 )
 PATH_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
 _BY_NAME = {spec.name: spec for spec in _SPECS}
@@ -125,7 +134,9 @@ def select_paths(
     else:
         onnx = _onnx_installed()
         wanted = {
-            spec.name for spec in _SPECS if (with_reference or not spec.reference) and (onnx or not spec.int8)
+            spec.name
+            for spec in _SPECS
+            if (with_reference or not spec.reference) and (onnx or not spec.int8) and not spec.named_only
         }
     baseline = REFERENCE_FP32 if with_reference else SENTENCEKIT_FP32
     wanted.add(baseline)
@@ -163,6 +174,8 @@ def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Call
         from sentencekit.backends.cpu import cpu_info
 
         model_kwargs = {"file_name": cpu_info().int8_file}
+    if spec.ov_bf16:
+        model_kwargs = {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}
     model: Any
     if spec.reference:
         import sentence_transformers
