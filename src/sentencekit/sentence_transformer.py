@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from sentencekit.encoding.outputs import convert_embeddings
 from sentencekit.hub_upload import push_to_hub
 from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
+from sentencekit.model_methods import EmbedderMethods, SharedMethods
 from sentencekit.modules import InputModule, Module, Transformer
 from sentencekit.modules.input_module import DEFAULT_BATCH_SIZE
 from sentencekit.prompts import PromptResolver
@@ -47,7 +46,7 @@ def _default_device() -> str:
     return "cpu"
 
 
-class SentenceTransformer(nn.Sequential):
+class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
     """Maps texts to dense vectors; a drop-in replacement for ``sentence_transformers.SentenceTransformer``.
 
     Args:
@@ -241,10 +240,6 @@ class SentenceTransformer(nn.Sequential):
             return min(dim, self.truncate_dim)
         return dim
 
-    def get_max_seq_length(self) -> int | float:
-        """Same as :attr:`max_seq_length` (the reference's method form)."""
-        return self.max_seq_length
-
     # --- encoding -----------------------------------------------------------------------------------------
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
@@ -418,15 +413,6 @@ class SentenceTransformer(nn.Sequential):
 
         return similarity_fn(self.similarity_fn_name, pairwise=True)(embeddings1, embeddings2)
 
-    @contextlib.contextmanager
-    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
-        """Within the block, ``encode`` returns embeddings cut to ``truncate_dim`` dimensions."""
-        previous, self.truncate_dim = self.truncate_dim, truncate_dim
-        try:
-            yield
-        finally:
-            self.truncate_dim = previous
-
     # --- saving -------------------------------------------------------------------------------------------
 
     def save(self, path: str | Path, safe_serialization: bool = True) -> None:
@@ -455,13 +441,8 @@ class SentenceTransformer(nn.Sequential):
         """Alias of :meth:`save`."""
         self.save(path, safe_serialization=safe_serialization)
 
-    def evaluate(self, evaluator: Any, output_path: str | None = None) -> Any:
-        """Run an evaluator on this model and return its results."""
-        if output_path is not None:
-            Path(output_path).mkdir(parents=True, exist_ok=True)
-        return evaluator(self, output_path=output_path)
-
     fit = fit_sentence_transformer  # the reference's classic training API, see sentencekit.training.fit
+    old_fit = fit_sentence_transformer  # the reference 6.x's name for the same API
     push_to_hub = push_to_hub  # upload to a Hugging Face Hub repository, see sentencekit.hub_upload
     start_multi_process_pool = process_pool.start_multi_process_pool  # see sentencekit.encoding.pool
     stop_multi_process_pool = staticmethod(process_pool.stop_multi_process_pool)

@@ -26,6 +26,7 @@ from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
 from sentencekit.errors import InvalidInputError
 from sentencekit.hub_upload import push_to_hub
 from sentencekit.model_card import CrossEncoderModelCardData, checked_card_data
+from sentencekit.model_methods import SharedMethods
 from sentencekit.registry import expand_model_name
 from sentencekit.training.fit import fit_cross_encoder
 from sentencekit.training.model_card import write_model_card
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 _DEFAULT_ORGANIZATION = "cross-encoder"
 
 
-class CrossEncoder(nn.Module):
+class CrossEncoder(SharedMethods, nn.Module):
     """Scores a pair of texts with one transformer pass over both; for reranking, NLI and pair classification.
 
     A cross-encoder reads query and document together, so it is more accurate than comparing embeddings but
