@@ -79,3 +79,21 @@ def test_cross_encoder_methods(tiny_hf_folder, tmp_path):
 
     result = model.evaluate(evaluator, output_path=str(tmp_path / "eval"))
     assert (tmp_path / "eval").is_dir() and result["path"] == str(tmp_path / "eval")
+
+
+def test_the_trainer_argument_turns_checkpointing_on_and_trains_the_same(tiny_hf_folder, tmp_path):
+    from sentencekit import SentenceTransformerTrainer
+    from sentencekit.losses import CoSENTLoss
+    from training_support import max_difference, toy_pairs, trainer_args, weights
+
+    trained = []
+    for checkpointing in (False, True):
+        model = tiny_bi_model(tiny_hf_folder, dropout=False)
+        args = trainer_args(
+            tmp_path / str(checkpointing), max_steps=3, seed=1, gradient_checkpointing=checkpointing
+        )
+        SentenceTransformerTrainer(model, args, toy_pairs(12), loss=CoSENTLoss(model)).train()
+        assert model.transformers_model.is_activation_checkpointing is checkpointing
+        trained.append(weights(model))
+    assert max_difference(trained[0], trained[1]) < 1e-5
+    assert max_difference(trained[1], weights(tiny_bi_model(tiny_hf_folder))) > 1e-4  # it did train

@@ -63,6 +63,8 @@ class SentenceTransformerTrainingArguments:
         dataloader_drop_last: Drop each pass's last, smaller batch.
         logging_steps: Optimizer steps between loss log lines.
         disable_tqdm: Hide the progress bar.
+        gradient_checkpointing: Recompute the encoder's activations in the backward pass (less memory, more
+            compute; the loss and gradients are unchanged).
 
     Raises:
         TypeError: For an argument name that does not exist (the message lists the valid ones).
@@ -100,6 +102,7 @@ class SentenceTransformerTrainingArguments:
     # Frequent enough to follow a short fine-tuning run (the Trainer's 500 often logs nothing at all).
     logging_steps: int = 50
     disable_tqdm: bool = False
+    gradient_checkpointing: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         """Reject unknown argument names before the dataclass ``__init__`` sees them."""

@@ -228,6 +228,8 @@ class SentenceTransformerTrainer:
                 )
         elif resume_from_checkpoint:
             resume = Path(resume_from_checkpoint)
+        if self.args.gradient_checkpointing:
+            self.model.activation_checkpointing_enable()
         objectives = [
             Objective(name, self._stream(index, data), self.losses[name])
             for index, (name, data) in enumerate(self.train_datasets.items())
