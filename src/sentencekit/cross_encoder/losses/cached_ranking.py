@@ -14,11 +14,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from sentencekit.cross_encoder.losses._pairs import pair_logits, text_columns
+from sentencekit.cross_encoder.losses._pairs import pair_logits
 from sentencekit.cross_encoder.losses.ranking import _SIGMOID, MultipleNegativesRankingLoss
 from sentencekit.losses.cached import RandomState
 
@@ -93,23 +92,12 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         self.mini_batch_size = mini_batch_size
         self.show_progress_bar = show_progress_bar
 
-    def _loss_from_logits(self, logits: Tensor, rows: int) -> Tensor:
-        """Cross-entropy with the positive as target; flat ``logits``, one candidate rank after another."""
-        scores = self.activation_fn(logits.view(-1, rows).t())
-        if self.scale:  # 0 means unscaled, as in the reference
-            scores = scores * self.scale
-        return F.cross_entropy(scores, torch.zeros(rows, dtype=torch.long, device=scores.device))
-
     def forward(
         self, inputs: Sequence[Sequence[str]], labels: Tensor | None = None, prompt: str | None = None
     ) -> Tensor:
         """The loss of the whole batch; its ``backward()`` scores the mini-batches again, with a graph."""
-        columns = text_columns(type(self).__name__, inputs)
-        queries, candidates = columns[0], columns[1:]
-        ranked = [candidates[0], *self._sampled_negatives(candidates), *candidates[1:]]
-        pairs = _Pairs(
-            queries * len(ranked), [d for column in ranked for d in column], self.mini_batch_size, prompt
-        )
+        rows, firsts, seconds = self._ranked_pairs(inputs)
+        pairs = _Pairs(firsts, seconds, self.mini_batch_size, prompt)
         record = torch.is_grad_enabled()
         device = next(self.model.parameters()).device
         states: list[RandomState | None] = []
@@ -122,9 +110,9 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
                 parts.append(pairs.logits(self.model, start, end))
         logits = torch.cat(parts)
         if not record:
-            return self._loss_from_logits(logits, len(queries))
+            return self._loss_from_logits(logits, rows)
         leaf = logits.requires_grad_()
-        loss = self._loss_from_logits(leaf, len(queries))
+        loss = self._loss_from_logits(leaf, rows)
         (grad,) = torch.autograd.grad(loss, leaf)
         result = loss.detach().requires_grad_()
         result.register_hook(partial(self._backward_minibatches, pairs, states, grad))

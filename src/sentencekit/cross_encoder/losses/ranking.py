@@ -139,21 +139,29 @@ class MultipleNegativesRankingLoss(nn.Module):
             picks = torch.arange(len(flat)).repeat(rows, 1)[others].view(rows, -1)
         return [[flat[j] for j in column.tolist()] for column in picks.t()]
 
+    def _ranked_pairs(self, inputs: Sequence[Sequence[str]]) -> tuple[int, list[str], list[str]]:
+        """The batch's row count and its (query, candidate) pairs, one candidate rank after another.
+
+        The ranks are each query's positive, its sampled in-batch negatives, then its hard negatives.
+        """
+        columns = text_columns(type(self).__name__, inputs)
+        queries, candidates = columns[0], columns[1:]
+        ranked = [candidates[0], *self._sampled_negatives(candidates), *candidates[1:]]
+        return len(queries), queries * len(ranked), [d for column in ranked for d in column]
+
+    def _loss_from_logits(self, logits: Tensor, rows: int) -> Tensor:
+        """Cross-entropy with the positive as target; flat ``logits``, one candidate rank after another."""
+        scores = self.activation_fn(logits.view(-1, rows).t())
+        if self.scale:  # 0 means unscaled, as in the reference
+            scores = scores * self.scale
+        return F.cross_entropy(scores, torch.zeros(rows, dtype=torch.long, device=scores.device))
+
     def forward(
         self, inputs: Sequence[Sequence[str]], labels: Tensor | None = None, prompt: str | None = None
     ) -> Tensor:
         """Score each query against its candidates and return the cross-entropy (``labels`` are ignored)."""
-        columns = text_columns(type(self).__name__, inputs)
-        queries, candidates = columns[0], columns[1:]
-        ranked = [candidates[0], *self._sampled_negatives(candidates), *candidates[1:]]
-        rows = len(queries)
-        logits = pair_logits(
-            self.model, queries * len(ranked), [d for column in ranked for d in column], prompt
-        )
-        scores = self.activation_fn(logits.view(len(ranked), rows).t())
-        if self.scale:  # 0 means unscaled, as in the reference
-            scores = scores * self.scale
-        return F.cross_entropy(scores, torch.zeros(rows, dtype=torch.long, device=scores.device))
+        rows, firsts, seconds = self._ranked_pairs(inputs)
+        return self._loss_from_logits(pair_logits(self.model, firsts, seconds, prompt), rows)
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyper-parameters, for the model card."""
