@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sentencekit.errors import InvalidInputError
 from sentencekit.losses._common import Features, check_columns, embed_columns, function_name
+from sentencekit.losses.embed_distill import EmbedDistillLoss
 from sentencekit.similarity import pairwise_dot_score
 
 __all__ = ["DistillKLDivLoss", "MSELoss", "MarginMSELoss", "teacher_margins"]
@@ -18,8 +18,10 @@ __all__ = ["DistillKLDivLoss", "MSELoss", "MarginMSELoss", "teacher_margins"]
 PairwiseFn = Callable[[Tensor, Tensor], Tensor]
 
 
-class MSELoss(nn.Module):
+class MSELoss(EmbedDistillLoss):
     """Mean squared error between the student's embeddings and given target (teacher) embeddings.
+
+    It is :class:`EmbedDistillLoss` with ``distance_metric="mse"``, as in the reference.
 
     Every text column is compared with the target; the columns' errors are averaged. Targets are computed
     once beforehand, e.g. ``teacher.encode(texts)``, and passed as the label.
@@ -50,47 +52,7 @@ class MSELoss(nn.Module):
     """
 
     def __init__(self, model: nn.Module, projection_dim: int | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.projection_dim = projection_dim
-        self.projection: nn.Linear | None = None
-        if projection_dim is not None:
-            width = model.get_sentence_embedding_dimension()  # type: ignore[operator]
-            device = next((p.device for p in model.parameters()), torch.device("cpu"))
-            self.projection = nn.Linear(int(width), int(projection_dim), device=device)
-
-    def forward(self, sentence_features: Iterable[Features], labels: Tensor | None) -> Tensor:
-        """Embed every column and return the mean squared error against the targets."""
-        return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
-
-    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
-        """The loss from the columns' embeddings and the target embeddings."""
-        check_columns(type(self).__name__, len(embeddings), at_least=1)
-        if labels is None:
-            raise InvalidInputError(
-                "MSELoss needs the teacher's embeddings as labels (e.g. teacher.encode(texts)), got none."
-            )
-        labels = labels.detach()
-        if labels.dim() == 2:
-            targets = [labels] * len(embeddings)
-        elif labels.dim() == 3 and labels.shape[1] == len(embeddings):
-            targets = list(labels.unbind(dim=1))
-        else:
-            raise InvalidInputError(
-                f"MSELoss expects labels of shape (batch, dim) or (batch, {len(embeddings)}, dim) for "
-                f"{len(embeddings)} text column(s), got {tuple(labels.shape)}."
-            )
-        errors = []
-        for student, teacher in zip(embeddings, targets, strict=True):
-            if self.projection is not None:
-                student = self.projection(student)
-            if student.shape != teacher.shape:
-                raise InvalidInputError(
-                    f"Student embeddings {tuple(student.shape)} and teacher embeddings "
-                    f"{tuple(teacher.shape)} differ; pass projection_dim=<teacher width> to learn a mapping."
-                )
-            errors.append(F.mse_loss(student, teacher.to(student.device, student.dtype)))
-        return torch.stack(errors).mean()
+        super().__init__(model, "mse", projection_dim)
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyper-parameters, for the model card."""

@@ -100,7 +100,7 @@ class EmbedDistillLoss(nn.Module):
             teacher_embeddings = self._targets(teacher_embeddings, len(embeddings))
         if len(teacher_embeddings) != len(embeddings):
             raise InvalidInputError(
-                f"EmbedDistillLoss got {len(teacher_embeddings)} teacher embedding columns for "
+                f"{type(self).__name__} got {len(teacher_embeddings)} teacher embedding columns for "
                 f"{len(embeddings)} text columns."
             )
         distances = []
@@ -116,12 +116,11 @@ class EmbedDistillLoss(nn.Module):
             distances.append(_distance(self.distance_metric, student, teacher))
         return torch.stack(distances).mean()
 
-    @staticmethod
-    def _targets(labels: Tensor | None, columns: int) -> list[Tensor]:
+    def _targets(self, labels: Tensor | None, columns: int) -> list[Tensor]:
         """One teacher tensor per column from a ``(batch, dim)`` or ``(batch, columns, dim)`` label."""
         if labels is None:
             raise InvalidInputError(
-                "EmbedDistillLoss needs the teacher's embeddings as labels: compute them once with "
+                f"{type(self).__name__} needs the teacher's embeddings as labels: compute them once with "
                 "teacher.encode(texts) and store them in the dataset's 'label' column."
             )
         if labels.dim() == 2:
@@ -129,7 +128,7 @@ class EmbedDistillLoss(nn.Module):
         if labels.dim() == 3 and labels.shape[1] == columns:
             return list(labels.unbind(dim=1))
         raise InvalidInputError(
-            f"EmbedDistillLoss expects labels of shape (batch, teacher_dim), shared by every column, or "
+            f"{type(self).__name__} expects labels of shape (batch, teacher_dim), shared by every column, or "
             f"(batch, {columns}, teacher_dim), one per column; got {tuple(labels.shape)} for {columns} "
             "text column(s)."
         )
@@ -144,7 +143,7 @@ class EmbedDistillLoss(nn.Module):
 
         if self.projection is None:
             raise ValueError(
-                "This EmbedDistillLoss has no projection to save; build it with "
+                f"This {type(self).__name__} has no projection to save; build it with "
                 "projection_dim=<teacher width>."
             )
         save_model(self.projection, str(path))
