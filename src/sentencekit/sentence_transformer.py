@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from sentencekit import __version__
 from sentencekit.encoding import pool as process_pool
-from sentencekit.encoding.gpu import autocast_dtype
+from sentencekit.encoding.gpu import autocast_dtype, default_device
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.encoding.outputs import convert_embeddings
@@ -36,14 +36,6 @@ def _open_cache(spec: Any) -> Any:
     from sentencekit.cache import open_cache
 
     return open_cache(spec)
-
-
-def _default_device() -> str:
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
@@ -153,7 +145,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
             self.model_id = str(model_name_or_path)
         super().__init__(*(modules or []))
         # which backend and path run (backend=None/"auto" choose); e.g. ("onnx", "onnx fp32")
-        self.backend, self.inference_path = backend_plan.apply(self, folder, device or _default_device())
+        self.backend, self.inference_path = backend_plan.apply(self, folder, device or default_device())
         self.prompts: dict[str, str] = {**settings.prompts, **(prompts or {})}
         self.default_prompt_name = default_prompt_name or settings.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
@@ -169,7 +161,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         self.cache = None if cache is None else _open_cache(cache)
         self.gpu_precision = "float16"
         self.model_card_data = card
-        self.to(device or _default_device())
+        self.to(device or default_device())
 
     # --- properties ---------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from sentencekit.cross_encoder.first_token import first_token_view, views_agree
 from sentencekit.cross_encoder.folder import FolderSettings, model_source, read_settings, write_settings
 from sentencekit.cross_encoder.inputs import as_documents, as_pair_list
 from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
+from sentencekit.encoding.gpu import default_device
 from sentencekit.errors import InvalidInputError
 from sentencekit.hub_upload import push_to_hub
 from sentencekit.model_card import CrossEncoderModelCardData, checked_card_data
@@ -160,7 +161,7 @@ class CrossEncoder(SharedMethods, nn.Module):
             self.tokenizer, "model_input_names", ["token_type_ids"]
         )
         self._first_token_ok: bool | None = None  # checked on first use (see first_token.py)
-        self.to(device or _default_device())
+        self.to(device or default_device())
         self.eval()
         from sentencekit.backends.onnx_scorer import attach_scorer
 
@@ -461,9 +462,3 @@ def _resolve(
     return resolve_model_path(
         text, revision=revision, token=token, cache_folder=cache_folder, local_files_only=local_only
     )
-
-
-def _default_device() -> str:
-    from sentencekit.sentence_transformer import _default_device as best
-
-    return best()

@@ -18,12 +18,24 @@ __all__ = [
     "GPU_PRECISIONS",
     "autocast_dtype",
     "autocast_region",
+    "default_device",
     "forward_with_backoff",
     "run_modules",
     "split_rows",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def default_device() -> str:
+    """Where a model goes when no device is given: ``"cuda"``, else ``"mps"``, else ``"cpu"``."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
 
 # Name -> dtype of the encoder's matrix products on CUDA. "float32" turns autocast off (exact results).
 GPU_PRECISIONS: dict[str, torch.dtype | None] = {

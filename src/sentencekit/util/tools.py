@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from sentencekit.encoding.gpu import default_device
 from sentencekit.similarity import cos_sim
 
 __all__ = [
@@ -66,16 +67,15 @@ def batch_to_device(batch: Mapping[str, Any], target_device: torch.device | str)
 
 
 def get_device_name() -> str:
-    """The device a model loads on by default here: ``"cuda"``, ``"mps"``, ``"npu"`` or ``"cpu"``."""
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
+    """The best accelerator here, as the reference names it: ``"cuda"``, ``"mps"``, ``"npu"`` or ``"cpu"``.
+
+    Models load on :func:`~sentencekit.encoding.gpu.default_device`, which is the same but for Ascend NPUs.
+    """
+    device = default_device()
     npu = getattr(torch, "npu", None)
-    if npu is not None and npu.is_available():
+    if device == "cpu" and npu is not None and npu.is_available():
         return "npu"
-    return "cpu"
+    return device
 
 
 def import_from_string(dotted_path: str) -> Any:
