@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from sentencekit.errors import InvalidInputError
 
 __all__ = ["LABEL_COLUMNS", "ColumnData", "as_column_data", "as_datasets", "resolve_prompts"]
@@ -134,10 +136,11 @@ def as_column_data(data: Any, name: str = "train") -> ColumnData:
 def _check_label_lists(name: str, label_column: str, labels: list[Any], documents: list[Any]) -> None:
     """With document lists, each row's labels are a list as long as its documents."""
     for row, (label, docs) in enumerate(zip(labels, documents, strict=True)):
-        size = len(label) if isinstance(label, Sequence) and not isinstance(label, str) else None
-        if size is None and hasattr(label, "shape"):  # a NumPy array or a tensor
-            size = int(label.shape[0]) if len(label.shape) == 1 else None
-        if size != len(docs):
+        try:  # a NumPy array or a tensor has a shape; a list gets one
+            shape = tuple(label.shape) if hasattr(label, "shape") else np.shape(label)
+        except ValueError:  # ragged nesting
+            shape = None
+        if shape != (len(docs),):
             raise InvalidInputError(
                 f"Dataset {name!r}, column {label_column!r}, row {row}: with a list of {len(docs)} documents "
                 f"the label must be a list of {len(docs)} scores, got {label!r}."
