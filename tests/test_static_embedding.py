@@ -163,3 +163,16 @@ def test_cached_losses_cut_static_batches_by_text(tokenizer, table):
         results.append((value.item(), model[0].embedding.weight.grad))
     assert results[1][0] == pytest.approx(results[0][0], abs=1e-6)
     torch.testing.assert_close(results[1][1], results[0][1], atol=1e-6, rtol=1e-5)
+
+
+def test_an_out_of_memory_split_cuts_static_batches_by_text(tokenizer, table):
+    from sentencekit.encoding.gpu import split_rows
+
+    static = StaticEmbedding(tokenizer, embedding_weights=table)
+    features = static.tokenize(TEXTS)
+    head, tail = split_rows(features, 2)
+    assert len(head["offsets"]) == 2 and len(tail["offsets"]) == len(TEXTS) - 2
+    with torch.inference_mode():
+        whole = static(dict(features))["sentence_embedding"]
+        pieces = torch.cat([static(head)["sentence_embedding"], static(tail)["sentence_embedding"]])
+    torch.testing.assert_close(pieces, whole, atol=1e-6, rtol=0)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["IdRows", "length_sorted_batches", "pad_token_ids", "padding_ratio", "split_for_workers"]
+__all__ = [
+    "IdRows",
+    "batch_rows",
+    "length_sorted_batches",
+    "pad_token_ids",
+    "padding_ratio",
+    "slice_flat",
+    "split_for_workers",
+]
 
 # Token id rows: lists of ints, or NumPy arrays (rows of :class:`~sentencekit.encoding.tokens.RaggedIds`).
 IdRows = Sequence[Sequence[int] | np.ndarray]
@@ -97,3 +106,30 @@ def split_for_workers(batches: Sequence[np.ndarray], workers: int) -> list[np.nd
         half = (len(out[largest]) + 1) // 2
         out[largest : largest + 1] = [out[largest][:half], out[largest][half:]]
     return out
+
+
+def batch_rows(features: dict[str, Any]) -> int:
+    """How many texts a batch of features holds.
+
+    A StaticEmbedding batch keeps all token ids flat, with one ``offsets`` entry per text; a padded batch
+    has one ``input_ids`` (or ``attention_mask``) row per text.
+
+    Raises:
+        ValueError: When the features hold no batched tensor.
+    """
+    for key in ("offsets", "input_ids", "attention_mask"):
+        value = features.get(key)
+        if isinstance(value, torch.Tensor):
+            return int(value.shape[0])
+    for value in features.values():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    raise ValueError("Cannot tell the batch size: the features hold no batched tensor.")
+
+
+def slice_flat(features: dict[str, Any], start: int, end: int) -> dict[str, Any]:
+    """Texts ``start:end`` of a flat (StaticEmbedding) batch: its ids, and offsets counted from its first."""
+    ids, offsets = features["input_ids"], features["offsets"]
+    first = int(offsets[start]) if start < len(offsets) else len(ids)
+    last = int(offsets[end]) if end < len(offsets) else len(ids)
+    return {**features, "input_ids": ids[first:last], "offsets": offsets[start:end] - first}

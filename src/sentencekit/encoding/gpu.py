@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentencekit.encoding.batching import batch_rows, slice_flat
+
 __all__ = [
     "GPU_PRECISIONS",
     "autocast_dtype",
@@ -63,7 +65,9 @@ def autocast_dtype(precision: str, device: torch.device, encoder_dtype: torch.dt
 
 def split_rows(features: dict[str, Any], rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a batch's features into its first ``rows`` rows and the rest; non-row values go to both."""
-    size = _batch_size(features)
+    size = batch_rows(features)
+    if isinstance(features.get("offsets"), Tensor):
+        return slice_flat(features, 0, rows), slice_flat(features, rows, size)
     head: dict[str, Any] = {}
     tail: dict[str, Any] = {}
     for name, value in features.items():
@@ -72,12 +76,6 @@ def split_rows(features: dict[str, Any], rows: int) -> tuple[dict[str, Any], dic
         else:
             head[name] = tail[name] = value
     return head, tail
-
-
-def _batch_size(features: dict[str, Any]) -> int:
-    # a StaticEmbedding batch is flat ids plus one offset per text
-    rows = features["offsets"] if "offsets" in features else features["input_ids"]
-    return int(rows.shape[0])
 
 
 @contextlib.contextmanager
@@ -128,7 +126,7 @@ def forward_with_backoff(
     pending = [(0, features)]
     while pending:
         first_row, piece = pending.pop()
-        size = _batch_size(piece)
+        size = batch_rows(piece)
         try:
             outputs = forward(piece)
         except torch.cuda.OutOfMemoryError:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from sentencekit.encoding.batching import batch_rows, slice_flat
 from sentencekit.losses._common import Features, check_columns, features_to_device
 from sentencekit.losses.ranking import (
     RankingSettings,
@@ -50,22 +51,11 @@ class RandomState:
             yield
 
 
-def _rows(features: Features) -> int:
-    for key in ("offsets", "input_ids", "attention_mask"):  # offsets: one per text of a StaticEmbedding batch
-        value = features.get(key)
-        if isinstance(value, Tensor):
-            return int(value.shape[0])
-    for value in features.values():
-        if isinstance(value, Tensor) and value.dim() > 0:
-            return int(value.shape[0])
-    raise ValueError("Cannot tell the batch size: the features hold no batched tensor.")
-
-
 def slice_rows(features: Features, start: int, end: int) -> Features:
     """Rows ``start:end`` of a tokenized batch, with padding columns no kept row uses cut off the end."""
     if isinstance(features.get("offsets"), Tensor):
-        return _slice_flat(features, start, end)
-    rows = _rows(features)
+        return slice_flat(features, start, end)
+    rows = batch_rows(features)
     mask = features.get("attention_mask")
     width = None
     if isinstance(mask, Tensor) and mask.dim() == 2:
@@ -86,14 +76,6 @@ def slice_rows(features: Features, start: int, end: int) -> Features:
         else:
             out[key] = value[start:end]
     return out
-
-
-def _slice_flat(features: Features, start: int, end: int) -> Features:
-    """Texts ``start:end`` of a StaticEmbedding batch: all ids flat, each text's first id in ``offsets``."""
-    ids, offsets = features["input_ids"], features["offsets"]
-    first = int(offsets[start]) if start < len(offsets) else len(ids)
-    last = int(offsets[end]) if end < len(offsets) else len(ids)
-    return {**features, "input_ids": ids[first:last], "offsets": offsets[start:end] - first}
 
 
 class GradCacheLoss(nn.Module):
@@ -123,7 +105,7 @@ class GradCacheLoss(nn.Module):
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
     def _ranges(self, features: Features) -> list[tuple[int, int]]:
-        rows = _rows(features)
+        rows = batch_rows(features)
         return [(s, min(s + self.mini_batch_size, rows)) for s in range(0, rows, self.mini_batch_size)]
 
     def _embed(self, features: Features, start: int, end: int) -> Tensor:
