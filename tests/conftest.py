@@ -82,11 +82,16 @@ WORDS = [
 ]
 
 
-def _write_tiny_bert(folder: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
-    """A random-weight BERT with a real WordPiece tokenizer, saved as a plain Hugging Face folder."""
+def _write_tiny_bert(
+    folder: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2, masked_lm: bool = False
+) -> Path:
+    """A random-weight BERT with a real WordPiece tokenizer, saved as a plain Hugging Face folder.
+
+    ``masked_lm=True`` saves a ``BertForMaskedLM`` (encoder plus vocabulary head), the base of SPLADE models.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM, BertModel, PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
@@ -119,7 +124,7 @@ def _write_tiny_bert(folder: Path, *, seed: int = 0, hidden: int = 32, layers: i
         intermediate_size=2 * hidden,
         max_position_embeddings=64,
     )
-    model = BertModel(config).eval()
+    model = (BertForMaskedLM if masked_lm else BertModel)(config).eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
     hf_tok.save_pretrained(str(folder))
@@ -141,6 +146,12 @@ def one_torch_thread():
 def tiny_hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A plain Hugging Face folder (config.json, weights, tokenizer) of a tiny random BERT."""
     return _write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain Hugging Face folder of a tiny random ``BertForMaskedLM``: what SPLADE models are built on."""
+    return _write_tiny_bert(tmp_path_factory.mktemp("tiny_mlm"), seed=1, masked_lm=True)
 
 
 @pytest.fixture(scope="session")

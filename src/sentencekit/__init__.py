@@ -42,6 +42,10 @@ _LAZY: dict[str, str] = {
     "SentenceTransformerTrainer": "sentencekit.training.trainer",
     "SentenceTransformerTrainingArguments": "sentencekit.training.arguments",
     "SimilarityFunction": "sentencekit.types",
+    "SparseEncoder": "sentencekit.sparse_encoder.model",
+    "SparseEncoderModelCardData": "sentencekit.model_card",
+    "SparseEncoderTrainer": "sentencekit.sparse_encoder.trainer",
+    "SparseEncoderTrainingArguments": "sentencekit.sparse_encoder.training_args",
     "export_dynamic_quantized_onnx_model": "sentencekit.backends.onnx_export",
     "export_optimized_onnx_model": "sentencekit.backends.onnx_export",
     "mine_hard_negatives": "sentencekit.hard_negatives",
@@ -57,6 +61,7 @@ _SUBMODULES = (
     "models",
     "readers",
     "similarity_functions",
+    "sparse_encoder",
     "trainer",
     "training_args",
     "util",
@@ -85,6 +90,10 @@ __all__ = [
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "SimilarityFunction",
+    "SparseEncoder",
+    "SparseEncoderModelCardData",
+    "SparseEncoderTrainer",
+    "SparseEncoderTrainingArguments",
     "__version__",
     "cache",
     "cross_encoder",
@@ -98,6 +107,7 @@ __all__ = [
     "quantize_embeddings",
     "readers",
     "similarity_functions",
+    "sparse_encoder",
     "trainer",
     "training_args",
     "util",
@@ -113,6 +123,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         models,
         readers,
         similarity_functions,
+        sparse_encoder,
         trainer,
         training_args,
         util,
@@ -136,9 +147,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from sentencekit.hard_negatives import mine_hard_negatives
     from sentencekit.index import Index
-    from sentencekit.model_card import CrossEncoderModelCardData, SentenceTransformerModelCardData
+    from sentencekit.model_card import (
+        CrossEncoderModelCardData,
+        SentenceTransformerModelCardData,
+        SparseEncoderModelCardData,
+    )
     from sentencekit.quantization import quantize_embeddings
     from sentencekit.sentence_transformer import SentenceTransformer
+    from sentencekit.sparse_encoder import SparseEncoder, SparseEncoderTrainer, SparseEncoderTrainingArguments
     from sentencekit.training.arguments import (
         CrossEncoderTrainingArguments,
         SentenceTransformerTrainingArguments,

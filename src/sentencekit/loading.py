@@ -9,15 +9,16 @@ folder
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sentencekit.errors import ModelFormatError
-from sentencekit.modules import MODULE_TYPES, Module, Pooling, Transformer
+from sentencekit.modules import MODULE_TYPES, Module, Pooling, Router, Transformer
 from sentencekit.modules.base import read_json, write_json
 
-__all__ = ["ModelSettings", "load_modules", "load_settings", "save_folder"]
+__all__ = ["ModelSettings", "load_modules", "load_settings", "mean_pooled_modules", "save_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ class ModelSettings:
     default_prompt_name: str | None = None
     similarity_fn_name: str | None = None
     truncate_dim: int | None = None
+    # the model class that wrote the folder ("SparseEncoder"); None for SentenceTransformer folders
+    model_type: str | None = None
+    # sparse encoders: non-zero dimensions kept per vector (None: all)
+    max_active_dims: int | None = None
 
     def __post_init__(self) -> None:
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
@@ -52,6 +57,8 @@ def load_settings(folder: Path) -> ModelSettings:
         default_prompt_name=data.get("default_prompt_name"),
         similarity_fn_name=data.get("similarity_fn_name"),
         truncate_dim=data.get("truncate_dim"),
+        model_type=data.get("model_type"),
+        max_active_dims=data.get("max_active_dims"),
     )
 
 
@@ -63,8 +70,13 @@ def load_modules(
     config_kwargs: dict[str, Any] | None = None,
     trust_remote_code: bool = False,
     cache_dir: str | None = None,
+    plain_folder_modules: Callable[..., list[Module]] | None = None,
 ) -> list[Module]:
-    """Build the module sequence a folder describes."""
+    """Build the module sequence a folder describes.
+
+    ``plain_folder_modules(folder, **transformer_args)`` builds the modules for a plain Hugging Face folder
+    (no ``modules.json``); by default a :class:`Transformer` and mean :class:`Pooling`, as in the reference.
+    """
     transformer_args: dict[str, Any] = {
         "model_kwargs": model_kwargs,
         "tokenizer_kwargs": tokenizer_kwargs,
@@ -79,9 +91,7 @@ def load_modules(
                 f"{folder} is neither a sentence-transformers folder (no modules.json) nor a Hugging Face "
                 "model folder (no config.json). Point to the folder that holds these files."
             )
-        logger.warning("%s has no modules.json: using it as a plain model with mean pooling.", folder)
-        transformer = Transformer.load(folder, **transformer_args)
-        return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")]
+        return (plain_folder_modules or mean_pooled_modules)(folder, **transformer_args)
 
     try:
         import json
@@ -99,13 +109,20 @@ def load_modules(
                 f"not provide; supported types: {sorted(MODULE_TYPES)}."
             )
         module_path = folder / entry.get("path", "")
-        if cls is Transformer:
-            module: Module = Transformer.load(module_path, **transformer_args)
+        if issubclass(cls, (Transformer, Router)):  # these load Hugging Face models, which take the args
+            module: Module = cls.load(module_path, **transformer_args)
         else:
             module = cls.load(module_path)
         modules.append(module)
     _wire_hidden_states(modules)
     return modules
+
+
+def mean_pooled_modules(folder: Path, **transformer_args: Any) -> list[Module]:
+    """A plain Hugging Face folder as a sentence encoder: its Transformer, then mean pooling."""
+    logger.warning("%s has no modules.json: using it as a plain model with mean pooling.", folder)
+    transformer = Transformer.load(folder, **transformer_args)
+    return [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean")]
 
 
 def _wire_hidden_states(modules: list[Module]) -> None:
@@ -126,7 +143,9 @@ def save_folder(
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for idx, module in enumerate(modules):
-        sub = "" if isinstance(module, Transformer) and idx == 0 else f"{idx}_{type(module).__name__}"
+        # a leading Transformer or Router goes in the folder itself, as the reference puts them
+        in_root = idx == 0 and isinstance(module, (Transformer, Router))
+        sub = "" if in_root else f"{idx}_{type(module).__name__}"
         module.save(folder / sub)
         entries.append({"idx": idx, "name": str(idx), "path": sub, "type": module.reference_type})
     write_json(folder / "modules.json", entries)
@@ -138,4 +157,8 @@ def save_folder(
     }
     if settings.truncate_dim is not None:
         settings_data["truncate_dim"] = settings.truncate_dim
+    if settings.model_type is not None:
+        settings_data["model_type"] = settings.model_type
+    if settings.max_active_dims is not None:
+        settings_data["max_active_dims"] = settings.max_active_dims
     write_json(folder / SETTINGS_FILE, settings_data)

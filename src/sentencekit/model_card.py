@@ -88,6 +88,16 @@ class CrossEncoderModelCardData(SentenceTransformerModelCardData):
     )
 
 
+@dataclass
+class SparseEncoderModelCardData(SentenceTransformerModelCardData):
+    """Card facts for a sparse encoder; the fields of :class:`SentenceTransformerModelCardData`."""
+
+    task_name: str | None = None
+    tags: list[str] | None = field(
+        default_factory=lambda: ["sentence-transformers", "sparse-encoder", "sparse"]
+    )
+
+
 _Card = TypeVar("_Card", bound=SentenceTransformerModelCardData)
 
 

@@ -17,11 +17,12 @@ from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.encoding.outputs import convert_embeddings
 from sentencekit.hub_upload import push_to_hub
-from sentencekit.loading import ModelSettings, load_modules, load_settings, save_folder
+from sentencekit.loading import ModelSettings, load_modules, load_settings, mean_pooled_modules, save_folder
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
 from sentencekit.model_methods import EmbedderMethods, SharedMethods
-from sentencekit.modules import InputModule, Module, Transformer
+from sentencekit.modules import InputModule, Module, Router, Transformer
 from sentencekit.modules.input_module import DEFAULT_BATCH_SIZE
+from sentencekit.modules.router import routed_modules
 from sentencekit.prompts import PromptResolver
 from sentencekit.training.fit import fit_sentence_transformer
 from sentencekit.training.model_card import write_model_card
@@ -139,6 +140,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
                     config_kwargs=config_kwargs,
                     trust_remote_code=trust_remote_code,
                     cache_dir=cache_folder,
+                    plain_folder_modules=self._plain_folder_modules,
                 )
             )
             settings = load_settings(folder)
@@ -156,7 +158,10 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         name = similarity_fn_name or settings.similarity_fn_name
         self._similarity_fn_name = str(SimilarityFunction.parse(name)) if name else None
         self.truncate_dim = truncate_dim if truncate_dim is not None else settings.truncate_dim
-        self._prompt_lengths: dict[str, int] = {}
+        self.folder_settings = (
+            settings  # as read from the model folder (empty for a model built from modules)
+        )
+        self._prompt_lengths: dict[tuple[str | None, str], int] = {}
         self._prompt_resolver = PromptResolver(self.model_id)
         self.cache = None if cache is None else _open_cache(cache)
         self.gpu_precision = "float16"
@@ -198,7 +203,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
 
     @property
     def max_seq_length(self) -> int | float:
-        """Longest input in tokens; longer texts are truncated. Settable for a Transformer.
+        """Longest input in tokens; longer texts are truncated. Settable for a Transformer (or Router).
 
         A StaticEmbedding has no limit (``math.inf``).
         """
@@ -206,7 +211,11 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self.transformer.max_seq_length = value
+        first = self[0] if len(self) else None
+        if isinstance(first, Router):  # sets it on each route whose reader can change it
+            first.max_seq_length = value
+        else:
+            self.transformer.max_seq_length = value
 
     @property
     def similarity_fn_name(self) -> str:
@@ -234,9 +243,14 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
 
     # --- encoding -----------------------------------------------------------------------------------------
 
-    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        """Tokenize and pad ``texts`` into one batch of tensors."""
-        return self.input_module.tokenize(texts)
+    def tokenize(self, texts: list[str], task: str | None = None) -> dict[str, Tensor]:
+        """Tokenize and pad ``texts`` into one batch of tensors.
+
+        ``task`` picks a :class:`~sentencekit.modules.Router`'s route (it goes along in the features, so that
+        the forward pass takes the same route); models without a Router ignore it.
+        """
+        reader = self.input_module
+        return reader.tokenize(texts, task=task) if isinstance(reader, Router) else reader.tokenize(texts)
 
     def encode(
         self,
@@ -256,6 +270,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         cache: Any = None,
         pool: dict[str, Any] | None = None,
         chunk_size: int | None = None,
+        task: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text (-> 1-D) or a list of texts (-> 2-D), with the reference's arguments.
@@ -281,6 +296,8 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
                 are cached, and only texts not found are computed. Not used with a pool.
             pool: Encode on the processes of :meth:`start_multi_process_pool` (``sentencekit.encoding.pool``).
             chunk_size: Texts per job handed to a pool's worker (default: about ten jobs per worker).
+            task: The route of a :class:`~sentencekit.modules.Router` (``"query"``, ``"document"`` ...;
+                :meth:`encode_query` and :meth:`encode_document` set it). Ignored by models without one.
             **kwargs: Only ``inputs=`` (the reference's v6 name for ``sentences``); anything else is an error.
 
         Raises:
@@ -313,14 +330,14 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         if run_device != self.device:
             self.to(run_device)
         self.eval()
+        reader = self._reader(task)  # also checks that a Router has a route for the task
         if batch_size is None:
-            first = self[0] if len(self) else None
-            batch_size = int(getattr(first, "default_batch_size", DEFAULT_BATCH_SIZE))
+            batch_size = int(getattr(reader, "default_batch_size", DEFAULT_BATCH_SIZE))
         plan = EncodePlan(
             batch_size=batch_size,
             device=run_device,
             prompt=prompt,
-            prompt_length=self._prompt_length(prompt),
+            prompt_length=self._prompt_length(prompt, task),
             output_value=output_value,
             normalize=normalize_embeddings,
             truncate_dim=truncate_dim,
@@ -328,6 +345,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
             show_progress_bar=bool(show_progress_bar),
             to_cpu=convert_to_numpy and not convert_to_tensor,
             autocast_dtype=autocast_dtype(self.gpu_precision, run_device, self._encoder_dtype()),
+            task=task,
         )
         active_cache = cache if cache is not None else getattr(self, "cache", None)
         if pooled:
@@ -364,6 +382,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
     def _encode_role(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
         if "prompt" not in kwargs and "prompt_name" not in kwargs:
             kwargs["prompt"] = self._prompt_resolver.prompt_for(role, self.prompts)
+        kwargs.setdefault("task", role)  # a Router's route for the role
         return self.encode(sentences, **kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
@@ -384,12 +403,21 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
             )
         return self.prompts[name]
 
-    def _prompt_length(self, prompt: str | None) -> int:
+    def _reader(self, task: str | None) -> nn.Module | None:
+        """The module reading the texts of ``task``: the first, or the first of a leading Router's route."""
+        modules = routed_modules(list(self), task)
+        return modules[0] if modules else None
+
+    def _prompt_length(self, prompt: str | None, task: str | None = None) -> int:
         if not prompt:
             return 0
-        if prompt not in self._prompt_lengths:
-            self._prompt_lengths[prompt] = self.input_module.prompt_length(prompt)
-        return self._prompt_lengths[prompt]
+        key = (task, prompt)  # a Router's routes may tokenize the prompt differently
+        if key not in self._prompt_lengths:
+            reader = self._reader(task)
+            if not isinstance(reader, InputModule):
+                raise TypeError(f"The first module must read text, found {type(reader).__name__}.")
+            self._prompt_lengths[key] = reader.prompt_length(prompt)
+        return self._prompt_lengths[key]
 
     # --- similarity ---------------------------------------------------------------------------------------
 
@@ -416,18 +444,23 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
             "transformers": transformers.__version__,
             "pytorch": torch.__version__,
         }
-        settings = ModelSettings(
+        modules: list[Module] = [m for m in self if isinstance(m, Module)]
+        if len(modules) != len(self):
+            raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
+        save_folder(Path(path), modules, self._settings(), versions)
+        write_model_card(self, path)  # README.md, for a model trained here or with card data
+        logger.info("Saved model to %s", path)
+
+    def _settings(self) -> ModelSettings:
+        """What ``config_sentence_transformers.json`` records about this model."""
+        return ModelSettings(
             prompts=dict(self.prompts),
             default_prompt_name=self.default_prompt_name,
             similarity_fn_name=self._similarity_fn_name,
             truncate_dim=self.truncate_dim,
         )
-        modules: list[Module] = [m for m in self if isinstance(m, Module)]
-        if len(modules) != len(self):
-            raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
-        save_folder(Path(path), modules, settings, versions)
-        write_model_card(self, path)  # README.md, for a model trained here or with card data
-        logger.info("Saved model to %s", path)
+
+    _plain_folder_modules = staticmethod(mean_pooled_modules)  # a folder without modules.json
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
         """Alias of :meth:`save`."""

@@ -9,8 +9,8 @@ A key covers:
   changes (torch's per-tensor version counters tell when training or ``load_state_dict`` touched them);
 * each module's class name and ``get_config()`` (pooling mode, ``max_seq_length``, ``do_lower_case``, Dense
   activation, ...);
-* the prompt text, ``truncate_dim``, ``normalize_embeddings``, the device type (CPU and GPU kernels round
-  differently) and a tag of the key layout;
+* the prompt text, the task of a model with a Router, ``truncate_dim``, ``normalize_embeddings``, the device
+  type (CPU and GPU kernels round differently) and a tag of the key layout;
 * the text itself.
 
 Output ``precision`` is deliberately *not* part of the key: the cache holds float vectors and ``encode``
@@ -41,6 +41,8 @@ class KeySettings:
     truncate_dim: int | None
     normalize: bool
     device_type: str
+    # the task of a model with a Router (its routes give different vectors); None for other models
+    task: str | None = None
 
 
 def _tensor_signature(model: Any) -> tuple[tuple[str, int, int], ...]:
@@ -121,6 +123,8 @@ def key_prefix(model: Any, settings: KeySettings) -> hashlib._Hash:
         "normalize": bool(settings.normalize),
         "device": settings.device_type,
     }
+    if settings.task is not None:  # only routed models have one, so other models keep their keys
+        header["task"] = settings.task
     digest = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
     digest.update(b"\x00")
     return digest

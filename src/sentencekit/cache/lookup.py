@@ -13,6 +13,7 @@ from sentencekit.cache import open_cache
 from sentencekit.cache.keys import KeySettings, key_prefix, text_keys
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.errors import CacheError
+from sentencekit.modules import Router
 
 __all__ = ["encode_cached"]
 
@@ -47,6 +48,7 @@ def encode_cached(model: Any, cache_spec: Any, texts: list[str], plan: EncodePla
             truncate_dim=plan.truncate_dim,
             normalize=plan.normalize,
             device_type=plan.device.type,
+            task=plan.task if any(isinstance(m, Router) for m in model) else None,
         )
         keys = text_keys(key_prefix(model, settings), texts)
         try:

@@ -17,8 +17,9 @@ from sentencekit.encoding.batching import length_sorted_batches, split_for_worke
 from sentencekit.encoding.gpu import autocast_region, forward_with_backoff, run_modules
 from sentencekit.encoding.parallel import run_batches
 from sentencekit.modules import InputModule
+from sentencekit.modules.router import routed_modules
 
-__all__ = ["EncodePlan", "run_encode"]
+__all__ = ["EncodePlan", "keep_top_dims", "run_encode"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,22 @@ class EncodePlan:
     to_cpu: bool = True
     # Half dtype for the encoder's matrix products on CUDA (fp16 by default there); None runs it as loaded.
     autocast_dtype: torch.dtype | None = None
+    # Sparse encoders: keep each vector's largest (by magnitude) dimensions only, and gather sparse COO rows.
+    max_active_dims: int | None = None
+    sparse: bool = False
+    # Picks the route of each Router in the model ("query", "document", ...); None: their default routes.
+    task: str | None = None
 
 
 def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan) -> Tensor | list[Any]:
     """Encode ``texts`` through ``modules`` (the first must be an :class:`InputModule`: it reads the text).
 
-    Each distinct text is encoded once. Returns a stacked tensor for sentence embeddings, else a list with one
-    item per text (token embedding tensors, or dicts of every output when ``output_value`` is ``None``).
+    A :class:`~sentencekit.modules.Router` among ``modules`` stands for the modules of the route that
+    ``plan.task`` picks. Each distinct text is encoded once. Returns a stacked tensor for sentence embeddings,
+    else a list with one item per text (token embedding tensors, or dicts of every output when
+    ``output_value`` is ``None``).
     """
+    modules = routed_modules(modules, plan.task)
     reader = modules[0]
     if not isinstance(reader, InputModule):
         raise TypeError(
@@ -86,6 +95,8 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
         }
         if plan.prompt_length:
             features["prompt_length"] = plan.prompt_length
+        if plan.max_active_dims is not None:  # a SparseAutoEncoder keeps this many codes instead of its k
+            features["max_active_dims"] = plan.max_active_dims
         return features
 
     if parallel:
@@ -116,7 +127,8 @@ class _Outputs:
 
     Sentence embeddings go straight into one ``(texts, dim)`` tensor, made when the first batch arrives: no
     per-row tensors, and no second full-size copy from stacking them at the end (for 100,000 texts and 384
-    dimensions that copy alone is 150 MB).
+    dimensions that copy alone is 150 MB). Sparse embeddings (``plan.sparse``) are kept as each batch's
+    non-zero entries and put together once at the end.
     """
 
     def __init__(self, size: int, plan: EncodePlan) -> None:
@@ -124,6 +136,7 @@ class _Outputs:
         self.plan = plan
         self.matrix: Tensor | None = None
         self.items: list[Any] = [] if plan.output_value == "sentence_embedding" else [None] * size
+        self.sparse_parts: list[Tensor] = []  # coalesced COO batches, their rows renumbered to distinct texts
 
     def prepare(self, features: dict[str, Any], rows: int) -> Any:
         """One batch's output as it is stored: an embedding matrix, or a list of per-text items."""
@@ -131,7 +144,10 @@ class _Outputs:
             emb: Tensor = features["sentence_embedding"]
             if self.plan.truncate_dim is not None:
                 emb = emb[:, : self.plan.truncate_dim]
-            return F.normalize(emb, p=2, dim=1) if self.plan.normalize else emb
+            if self.plan.max_active_dims is not None:
+                emb = keep_top_dims(emb, self.plan.max_active_dims)
+            emb = F.normalize(emb, p=2, dim=1) if self.plan.normalize else emb
+            return emb.to_sparse() if self.plan.sparse else emb
         return _split_outputs(features, rows, self.plan)
 
     def put(self, rows: np.ndarray, prepared: Any) -> None:
@@ -139,6 +155,15 @@ class _Outputs:
         if self.plan.output_value != "sentence_embedding":
             for row, item in zip(rows.tolist(), prepared, strict=True):
                 self.items[row] = item
+            return
+        if self.plan.sparse:
+            indices = prepared.indices().clone()
+            indices[0] = torch.from_numpy(rows).to(indices.device)[indices[0]]
+            self.sparse_parts.append(
+                torch.sparse_coo_tensor(
+                    indices, prepared.values(), (self.size, prepared.shape[1]), check_invariants=False
+                )
+            )
             return
         if self.matrix is None:
             # a plain tensor even inside inference mode, so that callers may change it in place
@@ -150,10 +175,32 @@ class _Outputs:
         """The outputs for the original texts (``positions[i]`` is text ``i``'s distinct index)."""
         if self.plan.output_value != "sentence_embedding":
             return [self.items[p] for p in positions]
+        if self.plan.sparse:
+            return self._sparse_in_order(positions)
         assert self.matrix is not None  # at least one text, so at least one batch
         # distinct texts are numbered in order of first appearance: no repeats means the identity
         matrix = self.matrix if len(positions) == self.size else self.matrix[torch.tensor(positions)]
         return matrix.cpu() if self.plan.to_cpu else matrix
+
+    def _sparse_in_order(self, positions: list[int]) -> Tensor:
+        parts = self.sparse_parts
+        with torch.inference_mode(False):
+            indices = torch.cat([p._indices() for p in parts], dim=1)
+            values = torch.cat([p._values() for p in parts])
+            matrix = torch.sparse_coo_tensor(
+                indices, values, parts[0].shape, check_invariants=False
+            ).coalesce()
+            if len(positions) != self.size:  # repeated texts: their rows are copies of the first's
+                matrix = matrix.index_select(0, torch.tensor(positions, device=matrix.device)).coalesce()
+        return matrix.cpu() if self.plan.to_cpu else matrix
+
+
+def keep_top_dims(embeddings: Tensor, k: int) -> Tensor:
+    """Zero all but the ``k`` largest-magnitude entries of each row (rows keep their signs and shape)."""
+    if k >= embeddings.shape[-1]:
+        return embeddings
+    top = torch.topk(embeddings.abs(), k=k, dim=-1).indices
+    return torch.zeros_like(embeddings).scatter_(-1, top, embeddings.gather(-1, top))
 
 
 def _split_outputs(features: dict[str, Any], size: int, plan: EncodePlan) -> list[Any]:

@@ -71,6 +71,9 @@ class Transformer(InputModule):
 
     config_file: ClassVar[str] = "sentence_bert_config.json"
     reference_type: ClassVar[str] = "sentence_transformers.models.Transformer"
+    # The reference's ``transformer_task`` this class runs, and the transformers class that loads it.
+    transformer_task: ClassVar[str] = "feature-extraction"
+    auto_class: ClassVar[str] = "AutoModel"
 
     def __init__(
         self,
@@ -90,7 +93,10 @@ class Transformer(InputModule):
         common: dict[str, Any] = {"cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
         source = str(model_name_or_path)
         self.config = transformers.AutoConfig.from_pretrained(source, **common, **(config_kwargs or {}))
-        model_class = getattr(transformers, _ENCODER_ONLY_CLASSES.get(self.config.model_type, "AutoModel"))
+        class_name = self.auto_class
+        if class_name == "AutoModel":
+            class_name = _ENCODER_ONLY_CLASSES.get(self.config.model_type, class_name)
+        model_class = getattr(transformers, class_name)
         self.auto_model = model_class.from_pretrained(
             source, config=self.config, **common, **(model_kwargs or {})
         )
@@ -240,10 +246,16 @@ class Transformer(InputModule):
             if (path / name).is_file():
                 config = read_json(path / name)
                 break
-        task = config.pop("transformer_task", "feature-extraction")
-        if task != "feature-extraction":
+        task = config.pop("transformer_task", cls.transformer_task)
+        if task != cls.transformer_task:
+            if cls is Transformer and task == "fill-mask":  # a SPLADE model's masked-language-model encoder
+                from sentencekit.modules.mlm_transformer import MLMTransformer
+
+                return MLMTransformer.load(
+                    path, model_kwargs, tokenizer_kwargs, config_kwargs, trust_remote_code, cache_dir
+                )
             raise ModelFormatError(
-                f"{path} holds a '{task}' transformer; SentenceTransformer needs 'feature-extraction'. "
+                f"{path} holds a '{task}' transformer; {cls.__name__} needs '{cls.transformer_task}'. "
                 "Load sequence-classification models with CrossEncoder instead."
             )
         for key in _V6_DESCRIPTIVE_KEYS:
@@ -272,6 +284,7 @@ class Transformer(InputModule):
 
     def __repr__(self) -> str:
         return (
-            f"Transformer({{'max_seq_length': {self.max_seq_length}, 'do_lower_case': {self.do_lower_case}, "
+            f"{type(self).__name__}({{'max_seq_length': {self.max_seq_length}, "
+            f"'do_lower_case': {self.do_lower_case}, "
             f"'architecture': '{type(self.auto_model).__name__}'}})"
         )

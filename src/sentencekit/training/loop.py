@@ -144,6 +144,7 @@ class TrainingLoop:
         self.state = TrainingState()
         self._epoch_lengths: list[int] = []
         self._window: list[float] = []
+        self._term_windows: dict[str, list[float]] = {}  # a dict-valued loss's named terms, logged apiece
         self._losses: list[nn.Module] = list({id(o.loss): o.loss for o in self.objectives}.values())
 
     # --- set-up -------------------------------------------------------------------------------------------
@@ -264,7 +265,11 @@ class TrainingLoop:
             inputs, labels = objective.stream.next_batch()
             device = self.model.device
             with self._autocast():
-                value = scalar_loss(objective.loss(to_device(inputs, device), to_device(labels, device)))
+                raw = objective.loss(to_device(inputs, device), to_device(labels, device))
+                value = scalar_loss(raw)
+            if isinstance(raw, dict):
+                for name, term in raw.items():
+                    self._term_windows.setdefault(name, []).append(float(term.detach()))
             scaled = value / len(group)
             if self.scaler is not None:
                 self.scaler.scale(scaled).backward()
@@ -303,16 +308,19 @@ class TrainingLoop:
             return
         loss = sum(self._window) / len(self._window)
         self._window = []
+        terms = {name: sum(values) / len(values) for name, values in self._term_windows.items()}
+        self._term_windows = {}
         lr = self.scheduler.get_last_lr()[0]
-        logs = {"loss": loss, "learning_rate": lr, "epoch": epoch, "step": self.state.global_step}
+        logs = {"loss": loss, **terms, "learning_rate": lr, "epoch": epoch, "step": self.state.global_step}
         self.state.log_history.append(logs)
         bar.set_postfix(loss=f"{loss:.4f}")
         logger.info(
-            "step %d/%d (epoch %d): loss %.4f, learning rate %.3g",
+            "step %d/%d (epoch %d): loss %.4f%s, learning rate %.3g",
             self.state.global_step,
             self.state.total_steps,
             epoch,
             loss,
+            "".join(f", {name} {value:.4g}" for name, value in terms.items()),
             lr,
         )
         self._emit("on_log", self.state, logs)

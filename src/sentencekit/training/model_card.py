@@ -97,11 +97,14 @@ def _plain(value: Any) -> Any:
 def render_model_card(record: TrainingRecord | None, model: Any) -> str:
     """The card's Markdown text for ``model``: its card data, and how it was trained when ``record`` says."""
     is_bi = hasattr(model, "get_sentence_embedding_dimension")
-    model_class = "SentenceTransformer" if is_bi else "CrossEncoder"
+    model_class = type(model).__name__ if type(model).__name__ == "SparseEncoder" else None
+    model_class = model_class or ("SentenceTransformer" if is_bi else "CrossEncoder")
     data = card_data(model)
     base = record.base_model if record is not None else None
     lines = ["---", *_front_matter(data, base, is_bi), "---", ""]
-    kind = "sentence embedding model" if is_bi else "cross-encoder"
+    kind = {"SparseEncoder": "sparse embedding model", "CrossEncoder": "cross-encoder"}.get(
+        model_class, "sentence embedding model"
+    )
     origin = base or "a model built in code"
     title = data.model_name or (f"A {kind} fine-tuned from {origin}" if record is not None else f"A {kind}")
     made = f"fine-tuned from `{origin}`" if record is not None else "saved"

@@ -33,6 +33,7 @@ from sentencekit.util.tools import (
     get_device_name,
     import_from_string,
     pytorch_cos_sim,
+    select_max_active_dims,
     truncate_embeddings,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "select_max_active_dims",
     "semantic_search",
     "semantic_search_quantized",
     "truncate_embeddings",

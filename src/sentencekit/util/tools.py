@@ -58,6 +58,21 @@ def truncate_embeddings(embeddings: _Embeddings, truncate_dim: int | None) -> _E
     return embeddings[..., :truncate_dim]
 
 
+def select_max_active_dims(embeddings: np.ndarray | torch.Tensor, max_active_dims: int | None) -> Any:
+    """Keep each row's ``max_active_dims`` largest-magnitude values and zero the rest (``None``: unchanged).
+
+    Takes a dense numpy array or tensor and returns a new dense tensor; the input is not changed.
+    """
+    if max_active_dims is None:
+        return embeddings
+    if not isinstance(max_active_dims, int) or max_active_dims <= 0:
+        raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}.")
+    from sentencekit.encoding.loop import keep_top_dims
+
+    tensor = torch.as_tensor(embeddings)
+    return keep_top_dims(tensor.to_dense() if tensor.is_sparse else tensor, max_active_dims)
+
+
 def batch_to_device(batch: Mapping[str, Any], target_device: torch.device | str) -> dict[str, Any]:
     """``batch`` with each tensor moved to ``target_device``; other values are kept as they are."""
     return {
