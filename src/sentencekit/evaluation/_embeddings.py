@@ -8,13 +8,14 @@ text lists once and hands back one row per input, so every evaluator pays for ea
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from sentencekit.encoding.sparse_rows import split_rows
 from sentencekit.similarity import similarity_fn
 from sentencekit.types import SimilarityFunction
 
@@ -24,6 +25,7 @@ __all__ = [
     "model_similarity_name",
     "pairwise_similarity",
     "similarity_matrix",
+    "split_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ def encode_texts(
     prompt_name: str | None = None,
     truncate_dim: int | None = None,
     precision: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[Tensor]:
     """Encode the distinct texts of ``text_lists`` in one call and return one float tensor per list.
 
@@ -57,9 +60,11 @@ def encode_texts(
         truncate_dim: Keep only the first ``truncate_dim`` dimensions; ``None`` keeps the model's setting.
         precision: ``"int8"``, ``"uint8"``, ``"binary"`` or ``"ubinary"`` to evaluate quantized (normalized)
             embeddings, unpacked to one float per dimension; ``None`` for float32.
+        options: Further keyword arguments for ``encode``, e.g. a sparse model's ``max_active_dims``.
 
     Returns:
-        One ``(len(text_list), dim)`` float tensor per list, on the device the model returned.
+        One ``(len(text_list), dim)`` float tensor per list, on the device the model returned; sparse COO
+        when the model returns sparse embeddings.
 
     """
     all_texts = [text for texts in text_lists for text in texts]
@@ -72,7 +77,7 @@ def encode_texts(
     logger.debug("Encoding %d distinct of %d texts", len(distinct), len(all_texts))
 
     encode = getattr(model, f"encode_{role}", None) if role else None
-    options: dict[str, Any] = {"batch_size": batch_size, "show_progress_bar": show_progress_bar}
+    options = {**(options or {}), "batch_size": batch_size, "show_progress_bar": show_progress_bar}
     for key, value in (("prompt", prompt), ("prompt_name", prompt_name), ("truncate_dim", truncate_dim)):
         if value is not None:
             options[key] = value
@@ -85,9 +90,9 @@ def encode_texts(
         options["convert_to_tensor"] = True
         embeddings = _as_tensor((encode or model.encode)(distinct, **options))
 
-    rows = embeddings[torch.as_tensor(index, dtype=torch.long, device=embeddings.device)]
-    sizes = [len(texts) for texts in text_lists]
-    return list(torch.split(rows, sizes)) if sizes else []
+    if index != list(range(len(index))):  # some text recurs: one row per input (index_select: sparse too)
+        embeddings = embeddings.index_select(0, torch.as_tensor(index, device=embeddings.device))
+    return split_rows(embeddings, [len(texts) for texts in text_lists])
 
 
 def _as_tensor(embeddings: Any) -> Tensor:

@@ -128,7 +128,29 @@ class SentenceEvaluator:
             prompt_name=prompt_name,
             truncate_dim=self.truncate_dim,
             precision=precision,
+            options=self.encode_options(model),
         )
+
+    def encode_options(self, model: Any) -> dict[str, Any]:
+        """Further keyword arguments :meth:`embed` passes to ``model``'s encode method; none here.
+
+        The sparse evaluators return ``max_active_dims`` and the output layout from it.
+        """
+        return {}
+
+    def extra_csv_columns(self) -> dict[str, float]:
+        """Columns :meth:`write_csv_row` appends after the evaluator's own; none here.
+
+        The sparse evaluators append their sparsity statistics (``active_dims``, ...) this way.
+        """
+        return {}
+
+    def write_csv_row(
+        self, output_path: str | Path, file_name: str, headers: Sequence[str], row: Sequence[Any]
+    ) -> Path:
+        """:func:`append_csv_row`, followed by the :meth:`extra_csv_columns` of this evaluator."""
+        extra = self.extra_csv_columns()
+        return append_csv_row(output_path, file_name, [*headers, *extra], [*row, *extra.values()])
 
     def log_start(self, epoch: int, steps: int, detail: str = "") -> None:
         """Log which evaluator runs on which data, and when (``... after epoch 2``)."""

@@ -17,7 +17,6 @@ from sentencekit.evaluation._embeddings import (
 from sentencekit.evaluation._thresholds import RankedSweep, midpoint_thresholds
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
-    append_csv_row,
     csv_file_name,
     require_columns,
 )
@@ -147,7 +146,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
 
         if output_path is not None and self.write_csv:
             row = [per_fn[fn][m] for fn in self.similarity_fn_names for m in _CSV_METRICS]
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
 
         metrics = {f"{fn}_{m}": value for fn, values in per_fn.items() for m, value in values.items()}
         if len(per_fn) > 1:

@@ -11,7 +11,7 @@ import numpy as np
 from sentencekit._optional import require
 from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row
 
-__all__ = ["CrossEncoderRerankingEvaluator"]
+__all__ = ["CrossEncoderRerankingEvaluator", "candidate_metrics", "ordered_list_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
             positives = _as_list(sample["positive"])
             if "documents" in sample:
                 documents = list(sample["documents"])
-                base.append(self._base_metrics(documents, positives, metrics_module))
+                base.append(ordered_list_metrics(documents, positives, self.at_k, metrics_module))
                 if self.always_rerank_positives:
                     candidates = positives + [doc for doc in documents if doc not in positives]
                     relevant = [1] * len(positives) + [0] * (len(candidates) - len(positives))
@@ -141,7 +141,7 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
                 continue
             relevant, positives_count = plan
             chunk = scores[start : start + len(relevant)]
-            per_sample.append(self._metrics(relevant, chunk, positives_count, metrics_module))
+            per_sample.append(candidate_metrics(relevant, chunk, positives_count, self.at_k, metrics_module))
             start += len(relevant)
 
         means = np.mean(per_sample, axis=0) if per_sample else np.full(3, np.nan)
@@ -160,42 +160,49 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
         self.primary_metric = f"ndcg@{self.at_k}"
         return self.prefix_name_to_metrics(metrics, self.name)
 
-    def _base_metrics(
-        self, documents: list[str], positives: list[str], metrics_module: Any
-    ) -> tuple[float, float, float]:
-        """MRR, nDCG and AP of the first stage's own order (best first)."""
-        relevant = [int(doc in positives) for doc in documents]
-        ranks = np.arange(len(relevant), 0, -1, dtype=float)
-        return self._metrics(relevant, ranks, len(positives), metrics_module)
-
-    def _metrics(
-        self, relevant: list[int], scores: np.ndarray, positives_count: int, metrics_module: Any
-    ) -> tuple[float, float, float]:
-        """(MRR@k, nDCG@k, average precision) of one candidate list.
-
-        Positives missing from the list still count: nDCG is divided by the ideal gain of all
-        ``positives_count`` positives (up to k), and AP is scaled by the share of positives present.
-        A list without any relevant candidate scores 0.
-        """
-        truth = np.asarray(relevant)
-        present = int(truth.sum())
-        if present == 0:
-            return 0.0, 0.0, 0.0
-        positives_count = max(positives_count, present)
-        order = np.argsort(-scores, kind="stable")[: self.at_k]
-        hits = np.flatnonzero(truth[order])
-        mrr = 1.0 / (hits[0] + 1) if len(hits) else 0.0
-        if len(truth) > 1:
-            gain = float(metrics_module.dcg_score([truth], [scores], k=self.at_k))
-        else:  # sklearn refuses a single document; it sits at rank 1
-            gain = float(truth[0])
-        ideal = float(np.sum(1.0 / np.log2(np.arange(2, min(positives_count, self.at_k) + 2))))
-        precision = float(metrics_module.average_precision_score(truth, scores))
-        return mrr, gain / ideal, precision * present / positives_count
-
     def get_config_dict(self) -> dict[str, Any]:
         """``at_k`` and ``always_rerank_positives``."""
         return {"at_k": self.at_k, "always_rerank_positives": self.always_rerank_positives}
+
+
+def ordered_list_metrics(
+    documents: Sequence[str], positives: Sequence[str], at_k: int, metrics_module: Any
+) -> tuple[float, float, float]:
+    """(MRR@k, nDCG@k, average precision) of a ranking given best first, as :func:`candidate_metrics`."""
+    relevant = [int(doc in positives) for doc in documents]
+    ranks = np.arange(len(relevant), 0, -1, dtype=float)
+    return candidate_metrics(relevant, ranks, len(positives), at_k, metrics_module)
+
+
+def candidate_metrics(
+    relevant: Sequence[int], scores: np.ndarray, positives_count: int, at_k: int, metrics_module: Any
+) -> tuple[float, float, float]:
+    """(MRR@k, nDCG@k, average precision) of one scored candidate list.
+
+    Positives missing from the list still count: nDCG is divided by the ideal gain of all ``positives_count``
+    positives (up to k), and AP is scaled by the share of positives present. A list without any relevant
+    candidate scores 0.
+
+    Args:
+        relevant: 1 for each relevant candidate, else 0.
+        scores: The candidates' scores (higher ranks first).
+        positives_count: Positives of the query, including those missing from the list.
+        at_k: Cut-off of MRR and nDCG.
+        metrics_module: ``sklearn.metrics``.
+    """
+    truth = np.asarray(relevant)
+    present = int(truth.sum())
+    if present == 0:
+        return 0.0, 0.0, 0.0
+    positives_count = max(positives_count, present)
+    order = np.argsort(-scores, kind="stable")[:at_k]
+    hits = np.flatnonzero(truth[order])
+    mrr = 1.0 / (hits[0] + 1) if len(hits) else 0.0
+    # sklearn refuses a single document; it sits at rank 1
+    gain = float(metrics_module.dcg_score([truth], [scores], k=at_k)) if len(truth) > 1 else float(truth[0])
+    ideal = float(np.sum(1.0 / np.log2(np.arange(2, min(positives_count, at_k) + 2))))
+    precision = float(metrics_module.average_precision_score(truth, scores))
+    return mrr, gain / ideal, precision * present / positives_count
 
 
 def _as_list(texts: str | Sequence[str]) -> list[str]:

@@ -14,7 +14,6 @@ from sentencekit.evaluation._embeddings import (
 )
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
-    append_csv_row,
     csv_file_name,
     require_columns,
 )
@@ -149,7 +148,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
 
         if output_path is not None and self.write_csv:
             row = [metrics[f"{m}_{fn}"] for fn in self.similarity_fn_names for m in ("pearson", "spearman")]
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
 
         if len(self.similarity_fn_names) > 1:
             for measure in ("pearson", "spearman"):

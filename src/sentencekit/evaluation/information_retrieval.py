@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,7 +15,6 @@ from torch import Tensor
 from sentencekit.evaluation._embeddings import model_similarity_name, similarity_matrix
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
-    append_csv_row,
     csv_file_name,
 )
 from sentencekit.types import SimilarityFunction
@@ -75,6 +76,9 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         query_prompt_name: Name of a prompt stored in the model, used for queries.
         corpus_prompt: Literal prompt prepended to every document (e.g. ``"passage: "``).
         corpus_prompt_name: Name of a prompt stored in the model, used for documents.
+        write_predictions: When called with an ``output_path``, also write each query's top ``max(k)``
+            documents to ``Information-Retrieval_evaluation[_{name}]_predictions_{score_function}.jsonl``
+            (one ``{"query_id", "query", "results": [{"corpus_id", "score"}, ...]}`` line per query).
 
     Example:
         ::
@@ -111,6 +115,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         query_prompt_name: str | None = None,
         corpus_prompt: str | None = None,
         corpus_prompt_name: str | None = None,
+        write_predictions: bool = False,
     ) -> None:
         super().__init__(
             name, batch_size=batch_size, show_progress_bar=show_progress_bar, truncate_dim=truncate_dim
@@ -148,6 +153,8 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self.corpus_prompt = corpus_prompt
         self.corpus_prompt_name = corpus_prompt_name
         self.csv_file = csv_file_name("Information-Retrieval_evaluation", name)
+        self.write_predictions = write_predictions
+        self.predictions_file = csv_file_name("Information-Retrieval_evaluation", name, "_predictions.jsonl")
         self._score_function_names = sorted(self.score_functions or [])
 
     @property
@@ -173,6 +180,8 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             functions = {model_fn: similarity_matrix(model_fn)}
         self._score_function_names = sorted(functions)
         rankings = self.rank(model, functions)
+        if output_path is not None and self.write_predictions:
+            self.save_predictions(rankings, output_path)
         scores = {fn: self.compute_metrics(rankings[fn]) for fn in self._score_function_names}
         for fn in self._score_function_names:
             logger.info("Score function %s: %s", fn, _summary(scores[fn]))
@@ -186,7 +195,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
                 row += [values["mrr"][k] for k in self.mrr_at_k]
                 row += [values["ndcg"][k] for k in self.ndcg_at_k]
                 row += [values["map"][k] for k in self.map_at_k]
-            append_csv_row(output_path, self.csv_file, self.csv_headers, row)
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, row)
 
         top_ndcg = max(self.ndcg_at_k)
         if self.main_score_function is not None:
@@ -244,6 +253,20 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
                     merged = sorted(rankings[fn][query] + hits, key=lambda hit: (-hit[0], hit[1]))
                     rankings[fn][query] = merged[:max_k]
         return rankings
+
+    def save_predictions(self, rankings: Mapping[str, list[Ranking]], output_path: str | Path) -> None:
+        """Write every query's ranking to one JSON-lines file per score function (overwriting it)."""
+        folder = Path(output_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for fn, per_query in rankings.items():
+            path = folder / self.predictions_file.replace(".jsonl", f"_{fn}.jsonl")
+            with path.open("w", encoding="utf-8") as handle:
+                for query_id, query, ranking in zip(self.queries_ids, self.queries, per_query, strict=True):
+                    results = [{"corpus_id": cid, "score": score} for score, cid in ranking]
+                    handle.write(
+                        json.dumps({"query_id": query_id, "query": query, "results": results}) + "\n"
+                    )
+            logger.debug("Wrote %s predictions to %s", fn, path)
 
     def compute_metrics(self, rankings: list[Ranking]) -> dict[str, dict[int, float]]:
         """Average every metric over the queries, given each query's ranking (best first)."""

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row, csv_file_name, require_columns
+from sentencekit.evaluation.base import SentenceEvaluator, csv_file_name, require_columns
 
 __all__ = ["MSEEvaluator", "MSEEvaluatorFromDataFrame"]
 
@@ -94,7 +94,7 @@ class MSEEvaluator(SentenceEvaluator):
         mse = 100 * ((teacher - targets) ** 2).mean().item()
         logger.info("MSE (x100): %.4f", mse)
         if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, mse])
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, mse])
         self.primary_metric = "negative_mse"
         return self.prefix_name_to_metrics({"negative_mse": -mse}, self.name)
 
@@ -183,7 +183,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
             scores.append(100 * ((teacher.to(student.device) - student) ** 2).mean().item())
             logger.info("MSE (x100) %s-%s: %.4f", source, target, scores[-1])
         if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *scores])
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *scores])
         self.primary_metric = "negative_mse"
         return self.prefix_name_to_metrics({"negative_mse": -sum(scores) / len(scores)}, self.name)
 

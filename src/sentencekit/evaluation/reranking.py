@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from sentencekit._optional import require
-from sentencekit.evaluation.base import SentenceEvaluator, append_csv_row
+from sentencekit.evaluation._embeddings import model_similarity_name, similarity_matrix, split_rows
+from sentencekit.evaluation.base import SentenceEvaluator
 from sentencekit.similarity import cos_sim
 
 __all__ = ["RerankingEvaluator"]
@@ -44,7 +45,8 @@ class RerankingEvaluator(SentenceEvaluator):
         name: Prefix of the returned keys and part of the CSV file name.
         write_csv: Append a row to ``RerankingEvaluator[_{name}]_results_@{at_k}.csv`` when called with an
             ``output_path``.
-        similarity_fct: ``(queries, docs) -> (n_queries, n_docs)`` scores; cosine by default.
+        similarity_fct: ``(queries, docs) -> (n_queries, n_docs)`` scores; cosine by default, ``None`` for the
+            model's own similarity function.
         batch_size: Encoding batch size.
         show_progress_bar: Show the encoding progress bar.
         truncate_dim: Keep only the first ``truncate_dim`` embedding dimensions.
@@ -66,7 +68,7 @@ class RerankingEvaluator(SentenceEvaluator):
         at_k: int = 10,
         name: str = "",
         write_csv: bool = True,
-        similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+        similarity_fct: Callable[[Tensor, Tensor], Tensor] | None = cos_sim,
         batch_size: int = 64,
         show_progress_bar: bool = False,
         truncate_dim: int | None = None,
@@ -114,13 +116,14 @@ class RerankingEvaluator(SentenceEvaluator):
             [doc for sample in self.samples for doc in sample["positive"] + sample["negative"]],
             role="document",
         )
+        similarity = self.similarity_fct or similarity_matrix(model_similarity_name(model))
+        sizes = [len(sample["positive"]) + len(sample["negative"]) for sample in self.samples]
         average_precisions, reciprocal_ranks, ndcgs = [], [], []
-        start = 0
-        for row, sample in enumerate(self.samples):
+        for sample, query, candidates in zip(
+            self.samples, split_rows(queries, [1] * len(sizes)), split_rows(documents, sizes), strict=True
+        ):
             n_pos, n_neg = len(sample["positive"]), len(sample["negative"])
-            candidates = documents[start : start + n_pos + n_neg]
-            start += n_pos + n_neg
-            scores = self.similarity_fct(queries[row : row + 1], candidates).detach().reshape(-1).cpu()
+            scores = similarity(query, candidates).detach().reshape(-1).cpu()
             relevance = np.array([1] * n_pos + [0] * n_neg)
             top = torch.argsort(scores, descending=True)[: self.at_k].numpy()
             first = np.flatnonzero(relevance[top])
@@ -143,7 +146,9 @@ class RerankingEvaluator(SentenceEvaluator):
             metrics[f"ndcg@{self.at_k}"],
         )
         if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()])
+            self.write_csv_row(
+                output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()]
+            )
         self.primary_metric = f"ndcg@{self.at_k}"
         return self.prefix_name_to_metrics(metrics, self.name)
 

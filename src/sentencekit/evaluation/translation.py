@@ -8,7 +8,6 @@ from typing import Any
 
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
-    append_csv_row,
     csv_file_name,
     require_columns,
 )
@@ -117,7 +116,7 @@ class TranslationEvaluator(SentenceEvaluator):
         )
         if output_path is not None and self.write_csv:
             row = [epoch, steps, metrics["src2trg_accuracy"], metrics["trg2src_accuracy"]]
-            append_csv_row(output_path, self.csv_file, self.csv_headers, row)
+            self.write_csv_row(output_path, self.csv_file, self.csv_headers, row)
         self.primary_metric = "mean_accuracy"
         return self.prefix_name_to_metrics(metrics, self.name)
 

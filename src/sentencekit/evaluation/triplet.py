@@ -13,7 +13,6 @@ from sentencekit.evaluation._embeddings import (
 )
 from sentencekit.evaluation.base import (
     SentenceEvaluator,
-    append_csv_row,
     csv_file_name,
     require_columns,
 )
@@ -138,7 +137,9 @@ class TripletEvaluator(SentenceEvaluator):
             logger.info("Accuracy with %s similarity: %.2f%%", fn_name, 100 * metrics[f"{fn_name}_accuracy"])
 
         if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()])
+            self.write_csv_row(
+                output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()]
+            )
 
         if len(metrics) > 1:
             metrics["max_accuracy"] = max(metrics.values())
