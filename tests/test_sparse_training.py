@@ -215,8 +215,8 @@ def test_wrong_use_is_explained(tiny_mlm_folder, tmp_path):
     dense_args = SentenceTransformerTrainingArguments(str(tmp_path / "out"))
     with pytest.raises(ValueError, match="SparseEncoderTrainingArguments"):
         SparseEncoderTrainer(model, dense_args, train_dataset=data)
-    with pytest.raises(TypeError, match="router_mapping"):
-        SparseEncoderTrainingArguments(str(tmp_path), router_mapping={"query": "query"})
+    with pytest.raises(TypeError, match="router_mappings"):  # a misspelt argument is named
+        SparseEncoderTrainingArguments(str(tmp_path), router_mappings={"query": "query"})
     inner = losses.SparseMultipleNegativesRankingLoss(model)
     with pytest.raises(AttributeError, match="should not be used alone"):
         SparseEncoderTrainer(model, _args(tmp_path), train_dataset=data, loss=inner).train()
@@ -227,3 +227,79 @@ def test_wrong_use_is_explained(tiny_mlm_folder, tmp_path):
         SpladeRegularizerWeightSchedulerCallback(splade, "cubic")
     with pytest.raises(ValueError, match="warmup_ratio"):
         SpladeRegularizerWeightSchedulerCallback(splade, warmup_ratio=0.0)
+
+
+def _inference_free(folder: Path) -> SparseEncoder:
+    """An inference-free SPLADE model: a token-weight table for queries, the SPLADE model for passages."""
+    from sentencekit.modules import Router, SparseStaticEmbedding
+
+    document = MLMTransformer(str(folder))
+    query = SparseStaticEmbedding(tokenizer=document.tokenizer)
+    router = Router.for_query_document([query], [document, SpladePooling("max")])
+    return without_dropout(SparseEncoder(modules=[router], device="cpu"))
+
+
+def _train_inference_free(folder: Path, tmp_path: Path, **arguments: Any) -> dict[str, torch.Tensor]:
+    """Train 8 steps on SciFact (query, passage) pairs; return how much each route's weights moved."""
+    model = _inference_free(folder)
+    router = model[0]
+    query_table = router.sub_modules["query"][0].weight
+    encoder = router.sub_modules["document"][0].auto_model.bert.embeddings.word_embeddings.weight
+    before = {"query": query_table.detach().clone(), "document": encoder.detach().clone()}
+    loss = losses.SpladeLoss(
+        model, losses.SparseMultipleNegativesRankingLoss(model), document_regularizer_weight=3e-3
+    )
+    SparseEncoderTrainer(
+        model, _args(tmp_path, **arguments), train_dataset=scifact_pairs(), loss=loss
+    ).train()
+    return {
+        "query": (query_table.detach() - before["query"]).abs().max(),
+        "document": (encoder.detach() - before["document"]).abs().max(),
+    }
+
+
+def test_router_mapping_trains_each_column_on_its_route(tiny_mlm_folder, tmp_path):
+    """Queries go through the query table only with router_mapping; without it they take the default route."""
+    routed = _train_inference_free(
+        tiny_mlm_folder, tmp_path / "routed", router_mapping={"query": "query", "passage": "document"}
+    )
+    assert routed["query"] > 1e-4 and routed["document"] > 1e-4
+    unrouted = _train_inference_free(tiny_mlm_folder, tmp_path / "unrouted")
+    assert unrouted["query"] == 0 and unrouted["document"] > 1e-4
+    per_dataset = {"train": {"query": "query", "passage": "document"}}
+    assert (
+        _train_inference_free(tiny_mlm_folder, tmp_path / "nested", router_mapping=per_dataset)["query"]
+        > 1e-4
+    )
+
+
+def test_learning_rate_mapping_sets_a_rate_per_parameter(tiny_mlm_folder, tmp_path):
+    routes = {"query": "query", "passage": "document"}
+    frozen = _train_inference_free(
+        tiny_mlm_folder,
+        tmp_path / "frozen",
+        router_mapping=routes,
+        learning_rate_mapping={r"sub_modules\.query\.0\.weight": 0.0},
+    )
+    assert frozen["query"] == 0 and frozen["document"] > 1e-4
+    with pytest.raises(ValueError, match="match no parameter"):
+        _train_inference_free(
+            tiny_mlm_folder, tmp_path / "bad", router_mapping=routes, learning_rate_mapping={"nope": 1e-3}
+        )
+
+
+def test_parameter_groups_follow_the_references_names(tiny_mlm_folder):
+    """The names the patterns see are the reference trainer's (``model.`` + the model's parameter name)."""
+    from sentencekit.training.loop import parameter_groups
+
+    model = _inference_free(tiny_mlm_folder)
+    groups = parameter_groups(model, [], 0.01, {r"^model\.0\.sub_modules\.query\.": 1e-3, r"LayerNorm": 7e-4})
+    table = model[0].sub_modules["query"][0].weight
+    fast = [g for g in groups if g.get("lr") == 1e-3]
+    assert [p is table for g in fast for p in g["params"]] == [True]
+    norms = [p for g in groups if g.get("lr") == 7e-4 for p in g["params"]]
+    assert norms and all(g["weight_decay"] == 0.0 for g in groups if g.get("lr") == 7e-4)
+    counted = sum(len(g["params"]) for g in groups)
+    assert counted == sum(1 for p in model.parameters() if p.requires_grad)
+    reference_names = {f"model.{n}" for n, _ in model.named_parameters()}
+    assert "model.0.sub_modules.query.0.weight" in reference_names

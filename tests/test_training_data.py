@@ -12,7 +12,7 @@ from conftest import _write_tiny_bert
 from sentencekit import InvalidInputError, SentenceTransformerTrainer
 from sentencekit.losses import CoSENTLoss, CosineSimilarityLoss, MultipleNegativesRankingLoss
 from sentencekit.training.collate import BiEncoderCollator
-from sentencekit.training.columns import as_datasets, resolve_prompts
+from sentencekit.training.columns import as_datasets, resolve_per_column
 from sentencekit.training.samplers import label_grouped_batches, no_duplicate_batches, shuffled_batches
 from sentencekit.training.streams import epoch_order
 from training_support import max_difference, tiny_bi_model, toy_pairs, trainer_args, weights
@@ -209,12 +209,12 @@ def test_trainer_with_group_by_label(model, tmp_path):
 
 def test_prompts_resolve_per_column_and_dataset():
     columns = ["query", "doc"]
-    assert resolve_prompts("p: ", "train", columns, ["train"]) == ["p: ", "p: "]
-    assert resolve_prompts({"query": "query: "}, "train", columns, ["train"]) == ["query: ", None]
+    assert resolve_per_column("p: ", "train", columns, ["train"]) == ["p: ", "p: "]
+    assert resolve_per_column({"query": "query: "}, "train", columns, ["train"]) == ["query: ", None]
     by_dataset = {"a": "A: ", "b": {"doc": "passage: "}}
-    assert resolve_prompts(by_dataset, "a", columns, ["a", "b"]) == ["A: ", "A: "]
-    assert resolve_prompts(by_dataset, "b", columns, ["a", "b"]) == [None, "passage: "]
-    assert resolve_prompts(None, "a", columns, ["a"]) == [None, None]
+    assert resolve_per_column(by_dataset, "a", columns, ["a", "b"]) == ["A: ", "A: "]
+    assert resolve_per_column(by_dataset, "b", columns, ["a", "b"]) == [None, "passage: "]
+    assert resolve_per_column(None, "a", columns, ["a"]) == [None, None]
 
 
 def test_prompts_are_prepended_and_measured(model, tmp_path):

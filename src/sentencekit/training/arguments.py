@@ -24,7 +24,7 @@ _SAMPLER_ALIASES = {"no_duplicates_hashed": "no_duplicates"}
 
 @dataclass(frozen=True)
 class SentenceTransformerTrainingArguments:
-    """How :class:`~sentencekit.training.SentenceTransformerTrainer` trains.
+    r"""How :class:`~sentencekit.training.SentenceTransformerTrainer` trains.
 
     Attributes:
         output_dir: Folder of checkpoints (``checkpoint-<step>``), evaluation CSVs and the best model.
@@ -60,6 +60,13 @@ class SentenceTransformerTrainingArguments:
             member of :class:`~sentencekit.training_args.MultiDatasetBatchSamplers`.
         prompts: A prompt for every text column, ``{column: prompt}``, ``{dataset: prompt}`` or
             ``{dataset: {column: prompt}}``; prepended before tokenizing.
+        router_mapping: The :class:`~sentencekit.modules.Router` route (task) of each text column, in the
+            shapes ``prompts`` takes, e.g. ``{"question": "query", "answer": "document"}``; columns without
+            one take the Router's default route. Models without a Router ignore it.
+        learning_rate_mapping: ``{regex: learning_rate}``: parameters whose name matches a pattern
+            (``re.search``, first match wins) train at that rate instead of ``learning_rate``. Names are as
+            the reference's trainer sees them, ``model.`` and the model's parameter name, e.g.
+            ``{r"sub_modules\.query\.0\.weight": 1e-3}`` for an inference-free SPLADE model's query table.
         dataloader_drop_last: Drop each pass's last, smaller batch.
         logging_steps: Optimizer steps between loss log lines.
         disable_tqdm: Hide the progress bar.
@@ -98,6 +105,8 @@ class SentenceTransformerTrainingArguments:
     batch_sampler: str = "batch_sampler"
     multi_dataset_batch_sampler: str = "proportional"
     prompts: str | Mapping[str, Any] | None = None
+    router_mapping: str | Mapping[str, Any] | None = None
+    learning_rate_mapping: Mapping[str, float] | None = None
     dataloader_drop_last: bool = False
     # Frequent enough to follow a short fine-tuning run (the Trainer's 500 often logs nothing at all).
     logging_steps: int = 50

@@ -55,25 +55,31 @@ class BiEncoderCollator:
         model: The model being trained; its ``tokenize`` pads each column separately.
         prompts: A prompt per text column (``None``: none), prepended before tokenizing. The prompt's token
             count goes along as ``prompt_length``, so a ``Pooling(include_prompt=False)`` leaves it out.
+        routes: A :class:`~sentencekit.modules.Router` route (task) per text column (``None``: the default
+            route); it goes along in the features, so the forward pass takes the same route.
     """
 
-    def __init__(self, model: Any, prompts: Sequence[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        prompts: Sequence[str | None] | None = None,
+        routes: Sequence[str | None] | None = None,
+    ) -> None:
         self.model = model
         self.prompts = list(prompts or [])
-        self._prompt_lengths: dict[str, int] = {}
+        self.routes = list(routes or [])
 
     def __call__(self, columns: list[list[str]], labels: Sequence[Any] | None) -> tuple[list[Any], Any]:
         """Return one feature dict per column and the label tensor (``None`` without labels)."""
         features = []
         for position, texts in enumerate(columns):
             prompt = self.prompts[position] if position < len(self.prompts) else None
+            route = self.routes[position] if position < len(self.routes) else None
             if prompt:
                 texts = [prompt + text for text in texts]
-            batch = self.model.tokenize(texts)
+            batch = self.model.tokenize(texts, task=route) if route else self.model.tokenize(texts)
             if prompt:
-                if prompt not in self._prompt_lengths:
-                    self._prompt_lengths[prompt] = self.model.input_module.prompt_length(prompt)
-                batch["prompt_length"] = self._prompt_lengths[prompt]
+                batch["prompt_length"] = self.model._prompt_length(prompt, route)  # cached by the model
             features.append(batch)
         return features, label_tensor(labels)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sentencekit.errors import InvalidInputError
 
-__all__ = ["LABEL_COLUMNS", "ColumnData", "as_column_data", "as_datasets", "resolve_prompts"]
+__all__ = ["LABEL_COLUMNS", "ColumnData", "as_column_data", "as_datasets", "resolve_per_column"]
 
 # Label column names, in the order they are looked for (the reference's list).
 LABEL_COLUMNS = ("label", "labels", "score", "scores")
@@ -176,17 +176,17 @@ def as_datasets(data: Any, default_name: str = "train") -> dict[str, ColumnData]
     return {default_name: as_column_data(data, default_name)}
 
 
-def resolve_prompts(
+def resolve_per_column(
     prompts: str | Mapping[str, Any] | None,
     dataset: str,
     columns: Sequence[str],
     dataset_names: Sequence[str],
 ) -> list[str | None]:
-    """The prompt of each text column of ``dataset`` (``None``: no prompt).
+    """The value of each text column of ``dataset`` (``None``: none): its prompt, or its Router route.
 
     Args:
-        prompts: One prompt for every column; ``{column: prompt}``; ``{dataset: prompt}``; or
-            ``{dataset: {column: prompt}}``.
+        prompts: One value for every column; ``{column: value}``; ``{dataset: value}``; or
+            ``{dataset: {column: value}}``.
         dataset: The dataset's name.
         columns: Its text columns.
         dataset_names: Every dataset's name, to tell dataset keys from column keys.

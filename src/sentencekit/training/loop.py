@@ -13,8 +13,9 @@ import contextlib
 import logging
 import math
 import random
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,48 @@ class Objective:
 
 
 def parameter_groups(
-    model: nn.Module, losses: Sequence[nn.Module], weight_decay: float
+    model: nn.Module,
+    losses: Sequence[nn.Module],
+    weight_decay: float,
+    learning_rates: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Trainable parameters of the model and the losses (each once), with and without weight decay."""
+    """Trainable parameters of the model and the losses (each once), with and without weight decay.
+
+    ``learning_rates`` (``{regex: lr}``) gives the parameters whose name matches a pattern (``re.search``;
+    the first matching pattern wins) their own groups at that rate. Names are the model's parameter names
+    after ``model.`` (``model.0.auto_model.embeddings...``, ``model.0.sub_modules.query.0.weight``), as the
+    reference's trainer sees them through the loss; a loss's own parameters are ``loss_0...``.
+
+    Raises:
+        ValueError: For a pattern that matches no trainable parameter.
+    """
     holder = nn.ModuleDict({"model": model, **{f"loss_{i}": loss for i, loss in enumerate(losses)}})
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
+    patterns = [(re.compile(pattern), float(lr)) for pattern, lr in (learning_rates or {}).items()]
+    groups: dict[tuple[float | None, bool], list[nn.Parameter]] = {}
     for name, parameter in holder.named_parameters():
-        if parameter.requires_grad:
-            (no_decay if any(part in name for part in _NO_DECAY) else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if not parameter.requires_grad:
+            continue
+        lr = next((rate for pattern, rate in patterns if pattern.search(name)), None)
+        decays = not any(part in name for part in _NO_DECAY)
+        groups.setdefault((lr, decays), []).append(parameter)
+    unused = [p.pattern for p, _ in patterns if not any(p.search(n) for n, _ in holder.named_parameters())]
+    if unused:
+        raise ValueError(
+            f"learning_rate_mapping patterns {unused} match no parameter; names look like "
+            f"{[n for n, _ in holder.named_parameters()][:3]}."
+        )
+    out: list[dict[str, Any]] = []
+    for lr in [None, *dict.fromkeys(rate for _, rate in patterns)]:
+        for decays in (True, False):
+            group: dict[str, Any] = {
+                "params": groups.get((lr, decays), []),
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+            if lr is not None:
+                group["lr"] = lr
+            if lr is None or group["params"]:  # the two default groups always, the others when used
+                out.append(group)
+    return out
 
 
 # Optimizers whose fused kernel (one pass over all parameters, on CPU and CUDA) is used by default.
@@ -189,7 +222,7 @@ class TrainingLoop:
         device = self.model.device
         for loss in self._losses:
             loss.to(device)
-        groups = parameter_groups(self.model, self._losses, s.weight_decay)
+        groups = parameter_groups(self.model, self._losses, s.weight_decay, s.learning_rate_mapping)
         self.optimizer = s.optimizer_class(
             groups, **optimizer_options(s.optimizer_class, s.optimizer_params, groups)
         )

@@ -31,6 +31,8 @@ class LoopSettings:
         warmup_ratio: Share of all optimizer steps spent warming up (the trainer's argument).
         optimizer_class: The optimizer; AdamW unless told otherwise.
         optimizer_params: Keyword arguments of the optimizer, ``lr`` among them.
+        learning_rate_mapping: ``{regex: lr}``: parameters whose name matches (``re.search``, first match
+            wins) train at that rate instead of ``optimizer_params["lr"]``.
         weight_decay: Decay of every weight except biases and LayerNorm parameters.
         max_grad_norm: Clip the gradient's global L2 norm to this; ``None`` or 0 disables clipping.
         gradient_accumulation_steps: Batches whose gradients add up to one optimizer step.
@@ -62,6 +64,7 @@ class LoopSettings:
     optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW
     # 2e-5 is the learning rate of the reference's fit(), the usual one for fine-tuning BERT-sized encoders.
     optimizer_params: Mapping[str, Any] = field(default_factory=lambda: {"lr": 2e-5})
+    learning_rate_mapping: Mapping[str, float] = field(default_factory=dict)
     weight_decay: float = 0.01
     max_grad_norm: float | None = 1.0
     gradient_accumulation_steps: int = 1

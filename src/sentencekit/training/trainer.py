@@ -26,7 +26,7 @@ from sentencekit.errors import InvalidInputError
 from sentencekit.training.arguments import SentenceTransformerTrainingArguments
 from sentencekit.training.checkpoints import latest_checkpoint
 from sentencekit.training.collate import BiEncoderCollator, CrossEncoderCollator
-from sentencekit.training.columns import ColumnData, as_datasets, resolve_prompts
+from sentencekit.training.columns import ColumnData, as_datasets, resolve_per_column
 from sentencekit.training.evaluation import EvalLoss, EvaluationRunner
 from sentencekit.training.loop import Objective, TrainingLoop
 from sentencekit.training.model_card import DatasetInfo, TrainingRecord, loss_config
@@ -121,10 +121,11 @@ class SentenceTransformerTrainer:
     # --- batches ------------------------------------------------------------------------------------------
 
     def _collator(self, data: ColumnData, datasets: Sequence[str]) -> Callable[..., Any]:
-        prompts = resolve_prompts(self.args.prompts, data.name, data.columns, datasets)
+        prompts = resolve_per_column(self.args.prompts, data.name, data.columns, datasets)
         if self.model_class == "CrossEncoder":
             return CrossEncoderCollator(prompts, label_lists=bool(data.list_columns))
-        return BiEncoderCollator(self.model, prompts)
+        routes = resolve_per_column(self.args.router_mapping, data.name, data.columns, datasets)
+        return BiEncoderCollator(self.model, prompts, routes)
 
     def _stream(self, index: int, data: ColumnData) -> PlanStream:
         args = self.args
@@ -172,6 +173,7 @@ class SentenceTransformerTrainer:
             warmup_steps=a.warmup_steps,
             warmup_ratio=a.warmup_ratio,
             optimizer_params={"lr": a.learning_rate},
+            learning_rate_mapping=dict(a.learning_rate_mapping or {}),
             weight_decay=a.weight_decay,
             max_grad_norm=a.max_grad_norm or None,
             gradient_accumulation_steps=a.gradient_accumulation_steps,
