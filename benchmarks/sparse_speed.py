@@ -1,20 +1,22 @@
 """SparseEncoder encode() throughput: sentencekit vs the reference on the same SPLADE model, alternating runs.
 
 Usage:
-    python benchmarks/sparse_speed.py [--base all-MiniLM-L6-v2] [--rounds 3] [--json results/sparse_speed.json]
+    python benchmarks/sparse_speed.py [--base all-MiniLM-L6-v2] [--rounds 3] [--json results/sparse.json]
 
 No trained SPLADE model is available offline, so the model is a realistic-size stand-in: the base model's
 encoder and WordPiece tokenizer (all-MiniLM-L6-v2: 6 layers, 384 wide; all-mpnet-base-v2: 12 layers, 768
 wide) under a seeded, untrained masked-language head over its 30,522-token vocabulary, saved once and loaded
-by both libraries. The head's bias is lowered so that STSb sentences get about ``--active-dims`` non-zero
-weights each (default 120), as trained SPLADE models give (tens for queries, one to a few hundred for
-passages); an untrained head would make ~29,000 of 30,522 weights non-zero, and the sparse output would
+by both libraries. The head's bias is lowered so that SciFact abstracts get about ``--active-dims``
+non-zero weights each (default 250), as trained SPLADE models give passages (one to a few hundred; queries
+get tens); an untrained head would make ~29,000 of 30,522 weights non-zero, and the sparse output would
 dominate the timings. The work per text (encoder, vocabulary head, pooling, sparse output) is a real SPLADE
 model's; the values are not.
 
-Texts: the 2 x 1,379 STSb test sentences and the first 500 SciFact abstracts. Both libraries run with batch
-size 32 and their default sparse COO output. The JSON records every run, the median texts/s of each side,
-the ratio, the largest difference between the two libraries' vectors and the mean active dimensions.
+Texts: the 2 x 1,379 STSb test sentences and the first 500 (``--abstracts``) SciFact abstracts. Both
+libraries run with batch size 32 and their default sparse COO output; ``--bf16`` adds both in bfloat16
+(``model_kwargs={"torch_dtype": torch.bfloat16}``). The JSON records every run, the median texts/s of each
+side, its ratio to the reference's fp32, the largest difference and smallest cosine (over rows with a weight)
+against the reference's fp32 vectors, and the mean active dimensions.
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ DATA = ROOT.parent / "shared" / "data"
 logger = logging.getLogger("sparse_speed")
 
 
-def texts() -> dict[str, list[str]]:
-    """The STSb test sentences and the first 500 SciFact abstracts (title and text)."""
+def texts(abstracts: int) -> dict[str, list[str]]:
+    """The STSb test sentences and the first ``abstracts`` SciFact abstracts (title and text)."""
     with open(DATA / "stsb" / "stsb-en-test.csv", encoding="utf-8") as f:
         rows = list(csv.reader(f))  # sentence1, sentence2, score; no header
     sentences = [r[0] for r in rows] + [r[1] for r in rows]
     with open(DATA / "scifact" / "beir" / "corpus.jsonl", encoding="utf-8") as f:
-        docs = [json.loads(line) for line in f][:500]
+        docs = [json.loads(line) for line in f][:abstracts]
     return {"sentences": sentences, "abstracts": [f"{d['title']} {d['text']}" for d in docs]}
 
 
@@ -76,11 +78,20 @@ def build_splade_folder(base: str, folder: Path, active_dims: int, sample: list[
     return folder
 
 
+def _min_cosine(embeddings: torch.Tensor, exact: torch.Tensor) -> float:
+    """Smallest cosine between rows of ``embeddings`` and ``exact``, over rows where both have a weight."""
+    dense = embeddings.to_dense().float()
+    both = (dense.abs().sum(dim=1) > 0) & (exact.abs().sum(dim=1) > 0)
+    return float(torch.nn.functional.cosine_similarity(dense[both], exact[both]).min())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="all-MiniLM-L6-v2")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--active-dims", type=int, default=120)
+    parser.add_argument("--active-dims", type=int, default=250)
+    parser.add_argument("--abstracts", type=int, default=500)
+    parser.add_argument("--bf16", action="store_true", help="also run both libraries in bfloat16")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "sparse_speed.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -92,16 +103,22 @@ def main() -> None:
     from sentencekit.benchmarking.runner import machine
     from sentencekit.sparse_encoder import SparseEncoder
 
-    inputs = texts()
+    inputs = texts(args.abstracts)
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_splade_folder(
-            args.base, Path(tmp) / "splade", args.active_dims, inputs["sentences"][:64]
+            args.base, Path(tmp) / "splade", args.active_dims, inputs["abstracts"][:64]
         )
-        ours = SparseEncoder(str(folder), device="cpu")
-        ref = RefEncoder(str(folder), device="cpu")
+        models = {
+            "reference": RefEncoder(str(folder), device="cpu"),
+            "sentencekit": SparseEncoder(str(folder), device="cpu"),
+        }
+        if args.bf16:
+            half = {"torch_dtype": torch.bfloat16}
+            models["reference bf16"] = RefEncoder(str(folder), device="cpu", model_kwargs=half)
+            models["sentencekit bf16"] = SparseEncoder(str(folder), device="cpu", model_kwargs=half)
     sides: dict[str, Any] = {
-        "reference": lambda t: ref.encode(t, batch_size=32, show_progress_bar=False),
-        "sentencekit": lambda t: ours.encode(t, batch_size=32, show_progress_bar=False),
+        side: (lambda t, m=model: m.encode(t, batch_size=32, show_progress_bar=False))
+        for side, model in models.items()
     }
     report: dict[str, Any] = {
         "base": args.base,
@@ -120,27 +137,36 @@ def main() -> None:
                 outputs[side] = sides[side](items)
                 runs[side].append(len(items) / (time.perf_counter() - start))
         medians = {side: statistics.median(r) for side, r in runs.items()}
-        diff = (outputs["sentencekit"].to_dense() - outputs["reference"].to_dense()).abs().max()
+        exact = outputs["reference"].to_dense()
         result = {
             "texts": len(items),
             "texts_per_s": medians,
             "runs": runs,
-            "ratio": medians["sentencekit"] / medians["reference"],
-            "max_abs_diff": float(diff),
-            "mean_active_dims": SparseEncoder.sparsity(outputs["sentencekit"])["active_dims"],
+            "ratio_vs_reference": {side: medians[side] / medians["reference"] for side in sides},
+            "max_abs_diff_vs_reference": {
+                side: float((out.to_dense().float() - exact).abs().max()) for side, out in outputs.items()
+            },
+            "min_cosine_vs_reference": {side: _min_cosine(out, exact) for side, out in outputs.items()},
+            "mean_active_dims": {
+                side: SparseEncoder.sparsity(out)["active_dims"] for side, out in outputs.items()
+            },
+            "max_weight": float(exact.max()),
         }
+        if args.bf16:
+            result["bf16_ratio"] = medians["sentencekit bf16"] / medians["reference bf16"]
         report[name] = result
-        logger.info(
-            "%s (%d texts): reference %.1f texts/s, sentencekit %.1f texts/s (%.2fx); max |diff| %.1e; "
-            "%.0f active dims",
-            name,
-            len(items),
-            medians["reference"],
-            medians["sentencekit"],
-            result["ratio"],
-            result["max_abs_diff"],
-            result["mean_active_dims"],
-        )
+        logger.info("%s (%d texts), largest weight %.2f:", name, len(items), result["max_weight"])
+        for side in sides:
+            logger.info(
+                "  %-17s %7.1f texts/s (%.2fx the reference); max |diff| %.1e, min cosine %.5f; "
+                "%.0f active dims",
+                side,
+                medians[side],
+                result["ratio_vs_reference"][side],
+                result["max_abs_diff_vs_reference"][side],
+                result["min_cosine_vs_reference"][side],
+                result["mean_active_dims"][side],
+            )
     report["load_average_after"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))

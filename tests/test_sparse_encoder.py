@@ -267,7 +267,7 @@ def _tiny_mlm(folder: Path, tiny_mlm_folder: Path, model_type: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta"])
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta", "mpnet"])
 def test_fused_inference_equals_the_two_modules(
     tiny_mlm_folder, tmp_path, sample_texts, monkeypatch, model_type
 ):
