@@ -303,3 +303,21 @@ def test_unbind_rows_keeps_every_row_including_empty_ones():
     pieces = split_rows(dense.to_sparse(), [1, 3])
     assert [p.shape for p in pieces] == [(1, 3), (3, 3)]
     assert torch.equal(torch.cat([p.to_dense() for p in pieces]), dense)
+
+
+def test_fused_gives_a_text_without_tokens_no_weight(ours):
+    """A row whose attention mask is all zeros gets a zero vector, even where the head's bias is positive."""
+    from sentencekit.sparse_encoder import fused
+
+    step = fused.FusedSplade(ours[0], ours[1])
+    projection = ours[0].auto_model.get_output_embeddings()
+    with torch.no_grad():
+        saved = projection.bias.clone()
+        projection.bias.fill_(5.0)
+        features = ours.tokenize(["a red car", "hello world"])
+        features["attention_mask"][1] = 0
+        try:
+            out = step(features)["sentence_embedding"]
+        finally:
+            projection.bias.copy_(saved)
+    assert (out[1] == 0).all() and (out[0] > 0).all()

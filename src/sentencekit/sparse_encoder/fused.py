@@ -120,8 +120,8 @@ class FusedSplade(InputModule):
             for row in range(text, end_text):
                 if lengths[row]:
                     pooled[row] = logits[offset : offset + lengths[row]].amax(dim=0)
-                else:  # no tokens at all: no weight anywhere
-                    pooled[row] = 0.0
+                else:  # no tokens at all: no weight anywhere, whatever the bias
+                    pooled[row] = float("-inf")
                 offset += lengths[row]
             text, start = end_text, stop
         if projection.bias is not None:
