@@ -224,7 +224,7 @@ def test_bad_input_is_refused_clearly(ours, tiny_mlm_folder):
         ours.encode(["x"], max_active_dims=0)
     with pytest.raises(ValueError, match="max_active_dims"):
         SparseEncoder(str(tiny_mlm_folder), max_active_dims=-3)
-    with pytest.raises(ValueError, match="pool"):
+    with pytest.raises(ValueError, match="start_multi_process_pool"):
         ours.encode(["x"], pool={"processes": []})
     with pytest.raises(ValueError, match="unknown keyword"):
         ours.encode(["x"], normalize_embeddings=True)
@@ -272,7 +272,7 @@ def test_fused_inference_equals_the_two_modules(
     tiny_mlm_folder, tmp_path, sample_texts, monkeypatch, model_type
 ):
     """FusedSplade (head on real tokens only, a few at a time) gives the modules' vectors, for every head."""
-    from sentencekit.sparse_encoder import fused
+    from sentencekit.modules import fused_splade as fused
 
     folder = (
         tiny_mlm_folder
@@ -307,7 +307,7 @@ def test_unbind_rows_keeps_every_row_including_empty_ones():
 
 def test_fused_gives_a_text_without_tokens_no_weight(ours):
     """A row whose attention mask is all zeros gets a zero vector, even where the head's bias is positive."""
-    from sentencekit.sparse_encoder import fused
+    from sentencekit.modules import fused_splade as fused
 
     step = fused.FusedSplade(ours[0], ours[1])
     projection = ours[0].auto_model.get_output_embeddings()
@@ -321,3 +321,24 @@ def test_fused_gives_a_text_without_tokens_no_weight(ours):
         finally:
             projection.bias.copy_(saved)
     assert (out[1] == 0).all() and (out[0] > 0).all()
+
+
+def test_a_process_pool_gives_the_same_sparse_vectors(ours, sample_texts):
+    """encode(pool=...) and encode(device=[...]) spread the texts over processes; the vectors are the same."""
+    texts = [*sample_texts, *(f"{t} number {i}" for i, t in enumerate(sample_texts * 3))]
+    expected = ours.encode(texts).to_dense()
+    pool = ours.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        pooled = ours.encode(texts, pool=pool, chunk_size=5)
+        limited = ours.encode(texts, pool=pool, max_active_dims=3, convert_to_sparse_tensor=False)
+    finally:
+        ours.stop_multi_process_pool(pool)
+    assert pooled.is_sparse and pooled.is_coalesced() and pooled.shape == expected.shape
+    assert (pooled.to_dense() - expected).abs().max() <= 1e-6
+    assert not limited.is_sparse and ((limited != 0).sum(dim=1) <= 3).all()
+    assert (
+        limited - ours.encode(texts, max_active_dims=3, convert_to_sparse_tensor=False)
+    ).abs().max() <= 1e-6
+    single = ours.encode(texts[:4], device=["cpu"], convert_to_tensor=False)
+    assert len(single) == 4 and all(r.is_sparse for r in single)
+    assert (torch.stack([r.to_dense() for r in single]) - expected[:4]).abs().max() <= 1e-6

@@ -158,9 +158,8 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         name = similarity_fn_name or settings.similarity_fn_name
         self._similarity_fn_name = str(SimilarityFunction.parse(name)) if name else None
         self.truncate_dim = truncate_dim if truncate_dim is not None else settings.truncate_dim
-        self.folder_settings = (
-            settings  # as read from the model folder (empty for a model built from modules)
-        )
+        # as read from the model folder (empty for a model built from modules)
+        self.folder_settings = settings
         self._prompt_lengths: dict[tuple[str | None, str], int] = {}
         self._prompt_resolver = PromptResolver(self.model_id)
         self.cache = None if cache is None else _open_cache(cache)

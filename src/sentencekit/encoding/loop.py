@@ -17,6 +17,7 @@ from sentencekit.encoding.batching import length_sorted_batches, split_for_worke
 from sentencekit.encoding.gpu import autocast_region, forward_with_backoff, run_modules
 from sentencekit.encoding.parallel import run_batches
 from sentencekit.modules import InputModule
+from sentencekit.modules.fused_splade import fused_modules
 from sentencekit.modules.router import routed_modules
 
 __all__ = ["EncodePlan", "keep_top_dims", "run_encode"]
@@ -57,6 +58,8 @@ def run_encode(modules: Sequence[nn.Module], texts: list[str], plan: EncodePlan)
     ``output_value`` is ``None``).
     """
     modules = routed_modules(modules, plan.task)
+    if plan.output_value == "sentence_embedding":  # SPLADE's head and pooling in one step, when they fit
+        modules = fused_modules(modules)
     reader = modules[0]
     if not isinstance(reader, InputModule):
         raise TypeError(

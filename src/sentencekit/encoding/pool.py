@@ -260,8 +260,9 @@ def _encode_on(
     row = np.empty(len(distinct), dtype=np.int64)  # row[i]: where distinct text i is among the results
     row[np.asarray(order)] = np.arange(len(order))
     rows = row[np.asarray(positions)]
-    if plan.output_value == "sentence_embedding":
-        return torch.cat(results)[torch.from_numpy(rows)]
+    if plan.output_value == "sentence_embedding":  # one matrix, dense or sparse COO (plan.sparse)
+        merged = torch.cat(results).index_select(0, torch.from_numpy(rows))
+        return merged.coalesce() if merged.is_sparse else merged
     items = [item for result in results for item in result]
     return [items[r] for r in rows.tolist()]
 

@@ -10,15 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.inputs import as_text_list
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.encoding.sparse_rows import unbind_rows
 from sentencekit.loading import ModelSettings
 from sentencekit.model_card import SparseEncoderModelCardData, checked_card_data
 from sentencekit.modules import MLMTransformer, Module, SpladePooling
-from sentencekit.modules.router import routed_modules
 from sentencekit.sentence_transformer import SentenceTransformer
-from sentencekit.sparse_encoder.fused import fused_modules
 
 __all__ = ["SparseEncoder"]
 
@@ -176,10 +175,12 @@ class SparseEncoder(SentenceTransformer):
         convert_to_tensor: bool = True,
         convert_to_sparse_tensor: bool = True,
         save_to_cpu: bool = False,
-        device: str | None = None,
+        device: str | list[str] | None = None,
         max_active_dims: int | None = None,
         max_batch_tokens: int | None = None,
         task: str | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed one text (-> a 1-D vector) or a list of texts (-> one 2-D tensor, or a list of vectors).
@@ -193,27 +194,22 @@ class SparseEncoder(SentenceTransformer):
             convert_to_tensor: One stacked tensor (the default), else a list of one vector per text.
             convert_to_sparse_tensor: Sparse COO tensors (the default), else dense ones.
             save_to_cpu: Return tensors on the CPU, whatever device computed them.
-            device: Run on this device for this call.
+            device: Run on this device for this call; a list (``["cuda:0", "cuda:1"]``) encodes on a pool of
+                processes started for this call and stopped after.
             max_active_dims: Keep at most this many non-zero dimensions per vector (default: the model's).
             max_batch_tokens: Also cut batches so rows x longest row stays within this many tokens.
             task: The route of a :class:`~sentencekit.modules.Router` (``"query"``, ``"document"`` ...;
                 :meth:`encode_query` and :meth:`encode_document` set it). Ignored by models without one.
+            pool: Encode on the processes of :meth:`start_multi_process_pool` (results on the CPU).
+            chunk_size: Texts per job handed to a pool's worker (default: about ten jobs per worker).
             **kwargs: Only ``inputs=`` (the reference's v6 name for ``sentences``).
 
         Raises:
             InvalidInputError: For ``None`` or non-string elements.
-            ValueError: For a bad argument value, an unknown keyword argument, or a multi-process pool (not
-                supported for sparse models yet).
+            ValueError: For a bad argument value or an unknown keyword argument.
         """
         if "inputs" in kwargs and sentences is None:
             sentences = kwargs.pop("inputs")
-        if kwargs.get("pool") is not None or isinstance(device, list):
-            raise ValueError(
-                "SparseEncoder.encode does not run on a multi-process pool yet; encode in this process "
-                "(drop pool= and pass one device)."
-            )
-        kwargs.pop("pool", None)
-        kwargs.pop("chunk_size", None)
         if kwargs:
             raise ValueError(
                 f"encode() got unknown keyword arguments {sorted(kwargs)}; see help(SparseEncoder.encode)."
@@ -225,7 +221,8 @@ class SparseEncoder(SentenceTransformer):
         texts, single = as_text_list(sentences)
         prompt = self._resolve_prompt(prompt, prompt_name)
         self._reader(task)  # checks that a Router has a route for the task, before any work
-        run_device = torch.device(device) if device is not None else self.device
+        pooled = pool is not None or isinstance(device, list)  # other processes encode: encoding/pool.py
+        run_device = torch.device(device) if isinstance(device, (str, torch.device)) else self.device
         if run_device != self.device:
             self.to(run_device)
         self.eval()
@@ -241,8 +238,12 @@ class SparseEncoder(SentenceTransformer):
             sparse=convert_to_sparse_tensor,
             task=task,
         )
-        if texts:
-            result = run_encode(fused_modules(routed_modules(list(self), task)), texts, plan)
+        if texts and pooled:
+            devices = device if isinstance(device, list) else None
+            result = process_pool.encode_pooled(self, texts, plan, pool, devices, chunk_size)
+            assert isinstance(result, Tensor)
+        elif texts:
+            result = run_encode(list(self), texts, plan)
             assert isinstance(result, Tensor)
         else:
             dim = self.get_sentence_embedding_dimension() or 0

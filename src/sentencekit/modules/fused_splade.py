@@ -22,8 +22,10 @@ from torch import Tensor, nn
 
 from sentencekit.encoding.batching import IdRows
 from sentencekit.encoding.tokens import TokenizedTexts
-from sentencekit.modules import InputModule, MLMTransformer, SpladePooling
 from sentencekit.modules.base import Features
+from sentencekit.modules.input_module import InputModule
+from sentencekit.modules.mlm_transformer import MLMTransformer
+from sentencekit.modules.splade_pooling import SpladePooling
 
 __all__ = ["HEAD_TRANSFORMS", "FusedSplade", "fused_modules"]
 
