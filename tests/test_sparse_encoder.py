@@ -342,3 +342,33 @@ def test_a_process_pool_gives_the_same_sparse_vectors(ours, sample_texts):
     single = ours.encode(texts[:4], device=["cpu"], convert_to_tensor=False)
     assert len(single) == 4 and all(r.is_sparse for r in single)
     assert (torch.stack([r.to_dense() for r in single]) - expected[:4]).abs().max() <= 1e-6
+
+
+def test_cli_encode_writes_a_sparse_models_weights_as_json_lines(ours, tmp_path, sample_texts, capsys):
+    """``sentencekit encode`` on a folder SparseEncoder saved: one line of non-zero weights per text."""
+    from sentencekit.cli.main import main
+
+    ours.save(tmp_path / "splade")
+    texts = [t for t in sample_texts if t.strip()]
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert main(["encode", str(source), "--model", str(tmp_path / "splade")]) == 0
+    assert "sparse embeddings" in capsys.readouterr().out
+    lines = [json.loads(line) for line in (tmp_path / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [line["text"] for line in lines] == texts
+    expected = ours.encode(texts).to_dense()
+    for row, line in zip(expected, lines, strict=True):
+        weights = line["embedding"]["values"]
+        assert weights == sorted(weights, reverse=True) and len(weights) == int((row != 0).sum())
+        got = torch.zeros_like(row)
+        got[line["embedding"]["indices"]] = torch.tensor(weights)
+        assert (got - row).abs().max() <= 1e-6
+        assert line["embedding"]["tokens"] == ours.tokenizer.convert_ids_to_tokens(
+            line["embedding"]["indices"]
+        )
+    for extra, message in (
+        (["--output", str(tmp_path / "x.npy")], "jsonl"),
+        (["--normalize"], "--normalize"),
+    ):
+        assert main(["encode", str(source), "--model", str(tmp_path / "splade"), *extra]) != 0
+        assert message in capsys.readouterr().err

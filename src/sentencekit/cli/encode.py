@@ -11,6 +11,10 @@ Examples::
 Inputs: .txt (one text per line), .jsonl, .csv, .tsv, .parquet (text in --column). Outputs, by the suffix
 of --output: .npy (the matrix, row i = text i), .jsonl ({"text", "embedding"} per line), .parquet (text and
 embedding columns). A progress bar shows on a terminal.
+
+A sparse model (a folder that SparseEncoder saved, e.g. SPLADE) writes .jsonl only, one line per text with
+its non-zero weights: {"text", "embedding": {"indices", "values", "tokens"}} (the vocabulary ids, their
+weights and tokens, heaviest first).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from sentencekit.cli.files import check_output, read_texts, write_embeddings
     from sentencekit.errors import InvalidInputError
 
+    if _is_sparse_model(args.model):
+        return _encode_sparse(args)
     output: Path = args.output or args.input.with_suffix(".npy")
     if output.resolve() == args.input.resolve():
         raise InvalidInputError(f"--output {output} is the input file; pass another --output.")
@@ -98,4 +104,73 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"Wrote {embeddings.shape[0]} x {embeddings.shape[1]} {embeddings.dtype} embeddings to {output}"
         )
+    return 0
+
+
+def _is_sparse_model(name: str) -> bool:
+    """Whether ``name`` is a folder (or cached model) that a SparseEncoder saved."""
+    from sentencekit.hub import resolve_model_path
+    from sentencekit.loading import load_settings
+
+    try:
+        folder = resolve_model_path(name)
+    except Exception:  # not found here: the model's own loading says why, with every place looked
+        return False
+    return load_settings(folder).model_type == "SparseEncoder"
+
+
+def _encode_sparse(args: argparse.Namespace) -> int:
+    """``encode`` for a sparse model: its non-zero weights per text, as JSON lines."""
+    from sentencekit.cli.files import check_output, read_texts, write_sparse_embeddings
+    from sentencekit.errors import InvalidInputError
+
+    output: Path = args.output or args.input.with_suffix(".jsonl")
+    if output.suffix.lower() != ".jsonl":
+        raise InvalidInputError(
+            f"--output {output}: a sparse model writes .jsonl (its non-zero weights per text); "
+            "pass a .jsonl path."
+        )
+    unsupported = [
+        flag
+        for flag, used in (
+            ("--precision", args.precision != "float32"),
+            ("--normalize", args.normalize),
+            ("--truncate-dim", args.truncate_dim is not None),
+            ("--cache", args.cache is not None),
+            ("--fast", model_backend(args) is not None),
+        )
+        if used
+    ]
+    if unsupported:
+        raise InvalidInputError(
+            f"{args.model} is a sparse model: {', '.join(unsupported)} does not apply to it."
+        )
+    if output.resolve() == args.input.resolve():
+        raise InvalidInputError(f"--output {output} is the input file; pass another --output.")
+    check_output(output)
+    texts = read_texts(args.input, args.column, header=not args.no_header)
+    if not texts:
+        raise InvalidInputError(f"{args.input} holds no texts.")
+
+    from sentencekit.sparse_encoder import SparseEncoder
+
+    model = SparseEncoder(args.model, device=args.device)
+    started = time.perf_counter()
+    try:
+        rows = model.encode(
+            texts,
+            prompt_name=args.prompt_name,
+            batch_size=args.batch_size or 32,  # the reference's default
+            convert_to_tensor=False,
+            save_to_cpu=True,
+            show_progress_bar=not args.quiet and sys.stderr.isatty(),
+        )
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from exc
+    seconds = time.perf_counter() - started
+    write_sparse_embeddings(output, rows, texts, model.tokenizer)
+    active = sum(int(row._nnz()) for row in rows) / len(rows)
+    logger.info("Encoded %d texts in %.1f s", len(texts), seconds)
+    if not args.quiet:
+        print(f"Wrote {len(rows)} sparse embeddings ({active:.1f} non-zero weights on average) to {output}")
     return 0

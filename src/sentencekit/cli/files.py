@@ -28,7 +28,14 @@ from typing import Any
 from sentencekit._optional import require
 from sentencekit.errors import InvalidInputError
 
-__all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "check_output", "read_texts", "write_embeddings"]
+__all__ = [
+    "INPUT_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "check_output",
+    "read_texts",
+    "write_embeddings",
+    "write_sparse_embeddings",
+]
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".tsv", ".parquet")
 OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
@@ -171,6 +178,27 @@ def check_output(path: Path) -> None:
         raise FileNotFoundError(f"The folder {path.parent} does not exist; create it or write elsewhere.")
     if path.suffix.lower() == ".parquet":
         require("pyarrow", extra="parquet", purpose="writing .parquet files")
+
+
+def write_sparse_embeddings(path: Path, rows: list[Any], texts: list[str], tokenizer: Any) -> None:
+    """Write sparse vectors (1-D sparse COO tensors, one per text) to a .jsonl file, heaviest weight first."""
+    check_output(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for text, row in zip(texts, rows, strict=True):
+                row = row.coalesce()
+                values, order = row.values().sort(descending=True, stable=True)
+                indices = row.indices()[0][order].tolist()
+                embedding = {
+                    "indices": indices,
+                    "values": values.tolist(),
+                    "tokens": tokenizer.convert_ids_to_tokens(indices),
+                }
+                f.write(json.dumps({"text": text, "embedding": embedding}, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_embeddings(path: Path, embeddings: Any, texts: list[str]) -> None:
