@@ -372,3 +372,17 @@ def test_cli_encode_writes_a_sparse_models_weights_as_json_lines(ours, tmp_path,
     ):
         assert main(["encode", str(source), "--model", str(tmp_path / "splade"), *extra]) != 0
         assert message in capsys.readouterr().err
+
+
+def test_cli_encode_recognizes_a_sparse_model_fetched_during_the_call(ours, tmp_path, monkeypatch, capsys):
+    """A sparse model not on disk before the call is recognized once loading has fetched it."""
+    from sentencekit.cli import encode as encode_command
+    from sentencekit.cli.main import main
+
+    ours.save(tmp_path / "splade")
+    source = tmp_path / "docs.txt"
+    source.write_text("a red car\nhello world\n", encoding="utf-8")
+    monkeypatch.setattr(encode_command, "_is_sparse_model", lambda name: False)  # as if it were not on disk
+    assert main(["encode", str(source), "--model", str(tmp_path / "splade")]) == 0
+    assert "sparse embeddings" in capsys.readouterr().out
+    assert len((tmp_path / "docs.jsonl").read_text(encoding="utf-8").splitlines()) == 2

@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from sentencekit import SentenceTransformer
 
     model = SentenceTransformer(args.model, device=args.device, backend=model_backend(args))
+    if model.folder_settings.model_type == "SparseEncoder":  # fetched just now: on disk from here on
+        return _encode_sparse(args)
     started = time.perf_counter()
     try:
         embeddings = model.encode(
@@ -108,13 +110,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _is_sparse_model(name: str) -> bool:
-    """Whether ``name`` is a folder (or cached model) that a SparseEncoder saved."""
+    """Whether ``name`` is a folder (or a model already on disk) that a SparseEncoder saved.
+
+    Nothing is downloaded here: the input file is checked before any model is fetched, and a sparse model that
+    is not on disk yet is recognized once the dense path has fetched it.
+    """
     from sentencekit.hub import resolve_model_path
     from sentencekit.loading import load_settings
 
     try:
-        folder = resolve_model_path(name)
-    except Exception:  # not found here: the model's own loading says why, with every place looked
+        folder = resolve_model_path(name, local_files_only=True)
+    except Exception:  # not on disk: the model's own loading fetches it or says why
         return False
     return load_settings(folder).model_type == "SparseEncoder"
 
