@@ -67,18 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Read the texts, encode them, write the file."""
-    from sentencekit.cli.files import check_output, read_texts, write_embeddings
+    from sentencekit.cli.files import write_embeddings
     from sentencekit.errors import InvalidInputError
 
     if _is_sparse_model(args.model):
         return _encode_sparse(args)
     output: Path = args.output or args.input.with_suffix(".npy")
-    if output.resolve() == args.input.resolve():
-        raise InvalidInputError(f"--output {output} is the input file; pass another --output.")
-    check_output(output)
-    texts = read_texts(args.input, args.column, header=not args.no_header)
-    if not texts:
-        raise InvalidInputError(f"{args.input} holds no texts.")
+    texts = _read_input(args, output)
 
     from sentencekit import SentenceTransformer
 
@@ -109,6 +104,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_input(args: argparse.Namespace, output: Path) -> list[str]:
+    """The input file's texts, once the output path is known to be writable and not the input."""
+    from sentencekit.cli.files import check_output, read_texts
+    from sentencekit.errors import InvalidInputError
+
+    if output.resolve() == args.input.resolve():
+        raise InvalidInputError(f"--output {output} is the input file; pass another --output.")
+    check_output(output)
+    texts = read_texts(args.input, args.column, header=not args.no_header)
+    if not texts:
+        raise InvalidInputError(f"{args.input} holds no texts.")
+    return texts
+
+
 def _is_sparse_model(name: str) -> bool:
     """Whether ``name`` is a folder (or a model already on disk) that a SparseEncoder saved.
 
@@ -127,7 +136,7 @@ def _is_sparse_model(name: str) -> bool:
 
 def _encode_sparse(args: argparse.Namespace) -> int:
     """``encode`` for a sparse model: its non-zero weights per text, as JSON lines."""
-    from sentencekit.cli.files import check_output, read_texts, write_sparse_embeddings
+    from sentencekit.cli.files import write_sparse_embeddings
     from sentencekit.errors import InvalidInputError
 
     output: Path = args.output or args.input.with_suffix(".jsonl")
@@ -151,12 +160,7 @@ def _encode_sparse(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"{args.model} is a sparse model: {', '.join(unsupported)} does not apply to it."
         )
-    if output.resolve() == args.input.resolve():
-        raise InvalidInputError(f"--output {output} is the input file; pass another --output.")
-    check_output(output)
-    texts = read_texts(args.input, args.column, header=not args.no_header)
-    if not texts:
-        raise InvalidInputError(f"{args.input} holds no texts.")
+    texts = _read_input(args, output)
 
     from sentencekit.sparse_encoder import SparseEncoder
 
