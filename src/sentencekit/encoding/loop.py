@@ -20,7 +20,7 @@ from sentencekit.modules import InputModule
 from sentencekit.modules.fused_splade import fused_modules
 from sentencekit.modules.router import routed_modules
 
-__all__ = ["EncodePlan", "keep_top_dims", "run_encode"]
+__all__ = ["EncodePlan", "check_max_active_dims", "keep_top_dims", "run_encode"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,12 @@ class _Outputs:
             if len(positions) != self.size:  # repeated texts: their rows are copies of the first's
                 matrix = matrix.index_select(0, torch.tensor(positions, device=matrix.device)).coalesce()
         return matrix.cpu() if self.plan.to_cpu else matrix
+
+
+def check_max_active_dims(value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``None`` or a positive integer (a bool is not one)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ValueError(f"max_active_dims must be a positive integer or None, got {value!r}.")
 
 
 def keep_top_dims(embeddings: Tensor, k: int) -> Tensor:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.inputs import as_text_list
-from sentencekit.encoding.loop import EncodePlan, run_encode
+from sentencekit.encoding.loop import EncodePlan, check_max_active_dims, run_encode
 from sentencekit.encoding.sparse_rows import unbind_rows
 from sentencekit.loading import ModelSettings
 from sentencekit.model_card import SparseEncoderModelCardData, checked_card_data
@@ -48,10 +48,8 @@ def _default_sparse_modules(folder: Path, **transformer_args: Any) -> list[Modul
     )
     transformer = Transformer.load(folder, **transformer_args)
     width = transformer.get_word_embedding_dimension()
-    # the reference's k=256, k_aux=512, capped for encoders under 64 wide (whose 4x is smaller than that)
-    autoencoder = SparseAutoEncoder(
-        input_dim=width, hidden_dim=4 * width, k=min(256, 4 * width), k_aux=min(512, 4 * width)
-    )
+    # the reference's sizes: 4x the width, 256 latents kept, 512 for the auxiliary loss
+    autoencoder = SparseAutoEncoder(input_dim=width, hidden_dim=4 * width, k=256, k_aux=512)
     return [transformer, Pooling(width, "mean"), autoencoder]
 
 
@@ -119,7 +117,7 @@ class SparseEncoder(SentenceTransformer):
                 f"SparseEncoder runs on the torch backend only so far, got backend={backend!r}; "
                 "leave backend out (or pass backend='torch')."
             )
-        _check_max_active_dims(max_active_dims)
+        check_max_active_dims(max_active_dims)
         card = checked_card_data(model_card_data, SparseEncoderModelCardData)
         super().__init__(
             model_name_or_path,
@@ -217,7 +215,7 @@ class SparseEncoder(SentenceTransformer):
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
-        _check_max_active_dims(max_active_dims)
+        check_max_active_dims(max_active_dims)
         texts, single = as_text_list(sentences)
         prompt = self._resolve_prompt(prompt, prompt_name)
         self._reader(task)  # checks that a Router has a route for the task, before any work
@@ -299,9 +297,7 @@ class SparseEncoder(SentenceTransformer):
             raise TypeError(f"sparsity() takes a torch.Tensor, got {type(embeddings).__name__}.")
         if embeddings.ndim not in (1, 2):
             raise ValueError(f"sparsity() takes a 1-D or 2-D tensor, got {embeddings.ndim}-D.")
-        rows = embeddings.reshape(1, -1) if embeddings.ndim == 1 and not embeddings.is_sparse else embeddings
-        if embeddings.ndim == 1 and embeddings.is_sparse:
-            rows = embeddings.unsqueeze(0)
+        rows = embeddings.unsqueeze(0) if embeddings.ndim == 1 else embeddings
         count, width = rows.shape
         if count == 0 or width == 0:
             return {"active_dims": 0.0, "sparsity_ratio": 1.0}
@@ -364,8 +360,3 @@ class SparseEncoder(SentenceTransformer):
             names = self.tokenizer.convert_ids_to_tokens(tokens.tolist())
             decoded.append(list(zip(names, weights.tolist(), strict=True)))
         return decoded[0] if embeddings.ndim == 1 else decoded
-
-
-def _check_max_active_dims(value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value <= 0):
-        raise ValueError(f"max_active_dims must be a positive integer or None, got {value!r}.")

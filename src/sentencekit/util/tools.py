@@ -63,11 +63,11 @@ def select_max_active_dims(embeddings: np.ndarray | torch.Tensor, max_active_dim
 
     Takes a dense numpy array or tensor and returns a new dense tensor; the input is not changed.
     """
+    from sentencekit.encoding.loop import check_max_active_dims, keep_top_dims
+
+    check_max_active_dims(max_active_dims)
     if max_active_dims is None:
         return embeddings
-    if not isinstance(max_active_dims, int) or max_active_dims <= 0:
-        raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}.")
-    from sentencekit.encoding.loop import keep_top_dims
 
     tensor = torch.as_tensor(embeddings)
     return keep_top_dims(tensor.to_dense() if tensor.is_sparse else tensor, max_active_dims)

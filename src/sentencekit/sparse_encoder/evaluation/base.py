@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
+from sentencekit.encoding.loop import check_max_active_dims
 from sentencekit.evaluation._embeddings import Role
 from sentencekit.evaluation.base import SentenceEvaluator
 
@@ -52,10 +53,7 @@ class SparseEvaluatorMixin(SentenceEvaluator):
 
     def init_sparsity(self, max_active_dims: int | None) -> None:
         """Validate and store ``max_active_dims`` and start empty statistics; call before the dense init."""
-        if max_active_dims is not None and (
-            isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
-        ):
-            raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+        check_max_active_dims(max_active_dims)
         self.max_active_dims = max_active_dims
         self.reset_sparsity()
 
