@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sentencekit.errors import ModelFormatError
-from sentencekit.modules import MODULE_TYPES, Module, Pooling, Router, Transformer
+from sentencekit.modules import Module, Pooling, Router, Transformer
 from sentencekit.modules.base import read_json, write_json
+from sentencekit.modules.loader import load_module
 
 __all__ = ["ModelSettings", "load_modules", "load_settings", "mean_pooled_modules", "save_folder"]
 
@@ -101,19 +102,8 @@ def load_modules(
         raise ModelFormatError(f"{modules_file} is not valid JSON ({exc}).") from exc
     modules: list[Module] = []
     for entry in sorted(entries, key=lambda e: e.get("idx", 0)):
-        type_name = str(entry.get("type", "")).rsplit(".", 1)[-1]
-        cls = MODULE_TYPES.get(type_name)
-        if cls is None:
-            raise ModelFormatError(
-                f"{modules_file} names module type {entry.get('type')!r}, which sentencekit does "
-                f"not provide; supported types: {sorted(MODULE_TYPES)}."
-            )
-        module_path = folder / entry.get("path", "")
-        if issubclass(cls, (Transformer, Router)):  # these load Hugging Face models, which take the args
-            module: Module = cls.load(module_path, **transformer_args)
-        else:
-            module = cls.load(module_path)
-        modules.append(module)
+        path = folder / entry.get("path", "")
+        modules.append(load_module(entry.get("type", ""), path, modules_file, transformer_args))
     _wire_hidden_states(modules)
     return modules
 

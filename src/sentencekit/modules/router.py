@@ -302,7 +302,7 @@ class Router(InputModule):
         Raises:
             ModelFormatError: For a missing or malformed config, or a sub-module class sentencekit lacks.
         """
-        from sentencekit.modules import MODULE_TYPES, Transformer
+        from sentencekit.modules.loader import load_module
 
         path = Path(path)
         config_path = next((path / name for name in _CONFIG_FILES if (path / name).is_file()), None)
@@ -322,16 +322,7 @@ class Router(InputModule):
         for name, type_ref in config["types"].items():
             if Path(name).is_absolute() or ".." in Path(name).parts:
                 raise ModelFormatError(f"{config_path} names sub-module folder {name!r}, outside {path}.")
-            sub_cls = MODULE_TYPES.get(str(type_ref).rsplit(".", 1)[-1])
-            if sub_cls is None:
-                raise ModelFormatError(
-                    f"{config_path} names module type {type_ref!r}, which sentencekit does not provide; "
-                    f"supported types: {sorted(MODULE_TYPES)}."
-                )
-            if issubclass(sub_cls, (Transformer, Router)):
-                loaded[name] = sub_cls.load(path / name, **transformer_args)
-            else:
-                loaded[name] = sub_cls.load(path / name)
+            loaded[name] = load_module(type_ref, path / name, config_path, transformer_args)
         try:
             sub_modules: dict[str, list[nn.Module]] = {
                 route: [loaded[name] for name in names] for route, names in config["structure"].items()
