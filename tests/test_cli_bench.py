@@ -225,7 +225,7 @@ def test_load_text_sets_without_inputs_or_shared_data(tmp_path, monkeypatch):
 def test_select_paths_baseline_and_errors():
     specs, baseline = select_paths(None, reference_installed=False)
     assert baseline == "sentencekit torch fp32"
-    named_only = {"sentencekit openvino", "sentencekit openvino bf16"}
+    named_only = {"sentencekit openvino", "sentencekit openvino bf16", "sentencekit openvino int8"}
     assert [s.name for s in specs] == [
         n for n in PATH_NAMES if not n.startswith("reference") and n not in named_only
     ]

@@ -596,6 +596,7 @@ def test_auto_picks_the_fastest_close_path(
         monkeypatch.setattr(probe, "cpu_info", lambda: info)
 
     machine(int8=True, bf16=True)
+    monkeypatch.setattr(probe, "openvino_installed", lambda: False)  # (OpenVINO int8 first: its own tests)
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("onnx", "onnx int8")
     assert model[0].onnx_path.name == "model_qint8_avx512_vnni.onnx"
@@ -618,6 +619,7 @@ def test_auto_picks_the_fastest_close_path(
     monkeypatch.undo()
 
     machine(int8=True, bf16=True)
+    monkeypatch.setattr(probe, "openvino_installed", lambda: False)
     monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # nothing approximate is close enough
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("onnx", "onnx fp32")

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from sentencekit._optional import require
 from sentencekit.backends.onnx_quantize import quantize_per_token
+from sentencekit.backends.onnx_weights import compress_weights_int8
 from sentencekit.errors import ModelFormatError
 from sentencekit.modules import Transformer
 
@@ -40,6 +42,7 @@ __all__ = [
     "QUANTIZATION_CONFIGS",
     "ExportSource",
     "check_file",
+    "compress_file",
     "export_fp32",
     "fuse_file",
     "optimize_file",
@@ -320,13 +323,28 @@ def optimize_file(source: Path, path: Path, level: str) -> None:
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
+def _calibration_feeds(model: ExportSource | None) -> list[dict[str, np.ndarray]]:
+    """``model``'s calibration inputs as ONNX feeds (none when it has no calibration texts)."""
+    if model is None or model.calibration is None:
+        return []
+    return [{name: value.numpy() for name, value in batch.items()} for batch in model.calibration()]
+
+
 def quantize_file(source: Path, path: Path, config: str, model: ExportSource | None = None) -> None:
     """Quantize ``source``'s MatMul weights to int8 per output channel, activations per token at run time.
 
     ``model``'s calibration texts, when it has them, set the smoothing of the feed-forward output projections.
     """
-    feeds = []
-    if model is not None and model.calibration is not None:
-        feeds = [{name: value.numpy() for name, value in batch.items()} for batch in model.calibration()]
     with quiet_onnxruntime_tools():
-        quantize_per_token(source, path, reduce_range=QUANTIZATION_CONFIGS[config], calibration=feeds)
+        quantize_per_token(
+            source, path, reduce_range=QUANTIZATION_CONFIGS[config], calibration=_calibration_feeds(model)
+        )
+
+
+def compress_file(source: Path, path: Path, model: ExportSource | None = None) -> None:
+    """Store ``source``'s MatMul weights as int8 per output channel (for OpenVINO's dynamic quantization).
+
+    ``model``'s calibration texts, when it has them, set the smoothing of the feed-forward output projections.
+    """
+    with quiet_onnxruntime_tools():
+        compress_weights_int8(source, path, calibration=_calibration_feeds(model))

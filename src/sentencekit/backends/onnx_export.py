@@ -12,6 +12,9 @@ Files live in the ``onnx/`` sub-folder of a model folder, named as the reference
 ``onnx/model_qint8_<cpu>.onnx``    ``model_O2.onnx`` with int8 weights and activations quantized per token
                                    at run time; ``<cpu>``: ``arm64``, ``avx2``, ``avx512`` or
                                    ``avx512_vnni``; approximate
+``onnx/model_int8_weights.onnx``   ``model.onnx`` with int8 weights behind ``DequantizeLinear``, for
+                                   OpenVINO's dynamic quantization (:mod:`sentencekit.backends.onnx_weights`);
+                                   approximate; a sentencekit file, not the reference's
 =================================  ==========================================================================
 
 Each file sentencekit writes has a sidecar ``<file>.sentencekit.json`` holding the *model fingerprint*, a
@@ -43,6 +46,7 @@ from sentencekit.backends.onnx_convert import (
     OPTIMIZATION_LEVELS,
     QUANTIZATION_CONFIGS,
     ExportSource,
+    compress_file,
     export_fp32,
     fuse_file,
     optimize_file,
@@ -54,6 +58,7 @@ from sentencekit.modules import Transformer
 __all__ = [
     "DEFAULT_FILE",
     "EXPORT_FILE",
+    "INT8_WEIGHTS_FILE",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "find_or_export",
@@ -69,6 +74,8 @@ logger = logging.getLogger(__name__)
 EXPORT_FILE = "model.onnx"
 # What backend="onnx" runs when no file_name is given: the fastest exact graph.
 DEFAULT_FILE = "model_O2.onnx"
+# The plain export with int8 weights, which OpenVINO runs with activations quantized at run time.
+INT8_WEIGHTS_FILE = "model_int8_weights.onnx"
 SIDECAR_SUFFIX = ".sentencekit.json"
 # Bumped when the export itself changes (exporter, fusions, quantized operators), so old files are redone.
 EXPORT_LAYOUT = "sentencekit-onnx/5"
@@ -78,8 +85,8 @@ EXPORT_LAYOUT = "sentencekit-onnx/5"
 class _Recipe:
     """How to produce a named ONNX file.
 
-    ``kind`` is ``"export"``, ``"fuse"``, ``"optimize"`` or ``"quantize"``; ``source``: the file it
-    starts from.
+    ``kind`` is ``"export"``, ``"fuse"``, ``"optimize"``, ``"quantize"`` or ``"compress"``; ``source``: the
+    file it starts from.
     """
 
     kind: str
@@ -92,6 +99,8 @@ def _recipe(name: str) -> _Recipe | None:
         return _Recipe("export")
     if name == DEFAULT_FILE:
         return _Recipe("fuse", source=EXPORT_FILE)
+    if name == INT8_WEIGHTS_FILE:
+        return _Recipe("compress", source=EXPORT_FILE)
     stem = name.removesuffix(".onnx")
     if stem.startswith("model_") and stem[len("model_") :] in OPTIMIZATION_LEVELS:
         level = stem[len("model_") :]
@@ -107,6 +116,7 @@ def producible_files() -> list[str]:
         [EXPORT_FILE]
         + [f"model_{level}.onnx" for level in OPTIMIZATION_LEVELS]
         + [f"model_qint8_{config}.onnx" for config in QUANTIZATION_CONFIGS]
+        + [INT8_WEIGHTS_FILE]
     )
 
 
@@ -268,6 +278,8 @@ def _produce(
             _atomic(path, lambda tmp: fuse_file(start, tmp, source))
         elif recipe.kind == "optimize":
             _atomic(path, lambda tmp: optimize_file(start, tmp, recipe.option))
+        elif recipe.kind == "compress":
+            _atomic(path, lambda tmp: compress_file(start, tmp, source))
         else:
             _atomic(path, lambda tmp: quantize_file(start, tmp, recipe.option, source))
     sidecar = {"fingerprint": fingerprint, "layout": EXPORT_LAYOUT, "recipe": [recipe.kind, recipe.option]}

@@ -40,7 +40,15 @@ import numpy as np
 
 from sentencekit._optional import require
 
-__all__ = ["SMOOTHING_ALPHA", "quantize_per_token"]
+__all__ = [
+    "SMOOTHING_ALPHA",
+    "constant_weight",
+    "drop_unused_initializers",
+    "gelu_channel_ranges",
+    "index_graph",
+    "quantize_per_token",
+    "smoothing_factors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -113,21 +121,21 @@ def quantize_per_token(
     """
     onnx = require("onnx", extra="onnx", purpose="quantizing an ONNX model")
     model = onnx.load(str(source))
-    ranges = _gelu_channel_ranges(model, calibration) if calibration else {}
+    ranges = gelu_channel_ranges(model, calibration) if calibration else {}
     if any(node.op_type == "Attention" for node in model.graph.node):
         model = _quantize_attention(model, reduce_range)
-    graph = _index(model)
+    graph = index_graph(model)
     quantized_inputs: dict[tuple[str, str], _Quantized] = {}
     rewritten = 0
     for node in list(model.graph.node):
-        weight = _constant_weight(graph, node)
+        weight = constant_weight(graph, node)
         if weight is None:
             graph.nodes.append(node)
             continue
         smoothing = None
         # smoothing changes the weight, so the input it divides must feed this MatMul alone
         if node.input[0] in ranges and len(graph.consumers[node.input[0]]) == 1:
-            smoothing = _smoothing_factors(ranges[node.input[0]], weight)
+            smoothing = smoothing_factors(ranges[node.input[0]], weight)
             weight = weight * smoothing[:, None]
             mode = "smoothed"
         elif _input_is_gelu(graph, node.input[0]) and _bias_slot(graph, node.output[0]) is not None:
@@ -148,7 +156,7 @@ def quantize_per_token(
     model.graph.node.extend(graph.nodes)
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
-    _drop_unused_initializers(model)
+    drop_unused_initializers(model)
     onnx.save(model, str(path))
     logger.info("Quantized %d MatMuls with per-token activation scales", rewritten)
 
@@ -175,7 +183,8 @@ def _quantize_attention(model: Any, reduce_range: bool) -> Any:
         return onnx.load(str(target))
 
 
-def _index(model: Any) -> _Graph:
+def index_graph(model: Any) -> _Graph:
+    """``model``'s nodes by output and by input, and its initializers, for a rewrite that appends nodes."""
     producers: dict[str, Any] = {}
     consumers: dict[str, list[Any]] = defaultdict(list)
     for node in model.graph.node:
@@ -187,7 +196,7 @@ def _index(model: Any) -> _Graph:
     return _Graph(model, initializers, producers, consumers)
 
 
-def _constant_weight(graph: _Graph, node: Any) -> np.ndarray | None:
+def constant_weight(graph: _Graph, node: Any) -> np.ndarray | None:
     """The fp32 weight matrix of a ``MatMul(activation, constant 2-D weight)``, else ``None``."""
     if node.op_type != "MatMul" or node.input[1] not in graph.initializers:
         return None
@@ -201,8 +210,24 @@ def _constant_weight(graph: _Graph, node: Any) -> np.ndarray | None:
 
 
 def _input_is_gelu(graph: _Graph, name: str) -> bool:
+    """Whether ``name`` is a GELU's output: a fused GELU operator, or the exact GELU as torch exports it.
+
+    torch writes ``x * 0.5 * (1 + erf(x / sqrt(2)))`` as a few ``Mul``/``Add`` nodes around one ``Erf``: the
+    output is a ``Mul`` with the ``Erf`` at most three nodes above it.
+    """
     producer = graph.producers.get(name)
-    return producer is not None and producer.op_type in _GELU_OPS
+    if producer is None:
+        return False
+    if producer.op_type in _GELU_OPS:
+        return True
+    if producer.op_type != "Mul":
+        return False
+    frontier = [producer]
+    for _ in range(3):
+        frontier = [graph.producers[i] for node in frontier for i in node.input if i in graph.producers]
+        if any(node.op_type == "Erf" for node in frontier):
+            return True
+    return False
 
 
 def _bias_slot(graph: _Graph, output: str) -> tuple[Any, int] | None:
@@ -224,16 +249,16 @@ def _bias_slot(graph: _Graph, output: str) -> tuple[Any, int] | None:
     return user, index
 
 
-def _gelu_channel_ranges(model: Any, calibration: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def gelu_channel_ranges(model: Any, calibration: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Largest ``|value|`` of each channel of every GELU output that a constant-weight MatMul reads."""
     onnx = require("onnx", extra="onnx", purpose="quantizing an ONNX model")
     ort = require("onnxruntime", extra="onnx", purpose="quantizing an ONNX model")
-    graph = _index(model)
+    graph = index_graph(model)
     names = sorted(
         {
             node.input[0]
             for node in model.graph.node
-            if _constant_weight(graph, node) is not None and _input_is_gelu(graph, node.input[0])
+            if constant_weight(graph, node) is not None and _input_is_gelu(graph, node.input[0])
         }
     )
     if not names:
@@ -255,12 +280,17 @@ def _gelu_channel_ranges(model: Any, calibration: Sequence[dict[str, np.ndarray]
     return ranges
 
 
-def _smoothing_factors(channel_range: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """SmoothQuant's per-channel factors: the activation is divided by them, the weight's rows multiplied."""
+def smoothing_factors(
+    channel_range: np.ndarray, weight: np.ndarray, alpha: float = SMOOTHING_ALPHA
+) -> np.ndarray:
+    """SmoothQuant's per-channel factors: the activation is divided by them, the weight's rows multiplied.
+
+    ``alpha``: the migration strength (0: no smoothing; 1: the activation's whole range moves to the weights).
+    """
     weight_range = np.abs(weight).max(axis=1)
     floor = 1e-5  # a channel (or weight row) that is all zeros keeps factor ~1 instead of 0 or infinity
-    factors = np.maximum(channel_range, floor) ** SMOOTHING_ALPHA
-    factors = factors / np.maximum(weight_range, floor) ** (1 - SMOOTHING_ALPHA)
+    factors = np.maximum(channel_range, floor) ** alpha
+    factors = factors / np.maximum(weight_range, floor) ** (1 - alpha)
     return np.asarray(factors, np.float32)
 
 
@@ -358,7 +388,8 @@ def _add_to_initializer(graph: _Graph, name: str, delta: np.ndarray) -> None:
     tensor.CopyFrom(numpy_helper.from_array(updated, name))
 
 
-def _drop_unused_initializers(model: Any) -> None:
+def drop_unused_initializers(model: Any) -> None:
+    """Remove the initializers no node reads any more (the fp32 weights a rewrite replaced)."""
     used = {name for node in model.graph.node for name in node.input}
     used |= {output.name for output in model.graph.output}
     keep = [init for init in model.graph.initializer if init.name in used]

@@ -13,6 +13,8 @@ path                           what runs
 ``sentencekit auto``           ``backend="auto"``: the fastest path within cosine 0.98 of fp32 here
 ``sentencekit openvino``       ``backend="openvino"`` in f32 (exact); needs the openvino extra
 ``sentencekit openvino bf16``  the same with ``ov_config`` asking for bf16
+``sentencekit openvino int8``  OpenVINO on ``onnx/model_int8_weights.onnx`` (int8 weights, activations
+                               quantized at run time), asking for bf16 around the int8 products
 =============================  ======================================================================
 
 The baseline of the ratios and of the accuracy columns is ``reference fp32`` whenever sentence-transformers
@@ -58,7 +60,8 @@ class PathSpec:
         backend: sentencekit's ``backend`` argument (``None``: its default); unused by reference paths.
         bf16: Load the encoder in bfloat16.
         batch_size: Texts per batch for this path whatever the run's setting (``None``: the run's).
-        int8: Run the int8 ONNX graph made for this CPU (``model_qint8_<cpu>.onnx``).
+        int8: Run the int8 ONNX graph made for this CPU (``model_qint8_<cpu>.onnx``); with
+            ``backend="openvino"``, the int8 weights file OpenVINO quantizes at run time.
         ov_bf16: Ask OpenVINO for bf16 (``ov_config={"INFERENCE_PRECISION_HINT": "bf16"}``).
         named_only: Run only when asked for by name, not in the default set.
     """
@@ -84,6 +87,14 @@ _SPECS = (
     PathSpec("sentencekit auto", reference=False, backend="auto"),
     PathSpec("sentencekit openvino", reference=False, backend="openvino", named_only=True),
     PathSpec("sentencekit openvino bf16", reference=False, backend="openvino", ov_bf16=True, named_only=True),
+    PathSpec(
+        "sentencekit openvino int8",
+        reference=False,
+        backend="openvino",
+        int8=True,
+        ov_bf16=True,
+        named_only=True,
+    ),
 )
 PATH_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
 _BY_NAME = {spec.name: spec for spec in _SPECS}
@@ -170,12 +181,16 @@ def load_path(spec: PathSpec, folder: str, batch_size: int | None) -> tuple[Call
     import torch
 
     model_kwargs: dict[str, Any] | None = {"torch_dtype": torch.bfloat16} if spec.bf16 else None
-    if spec.int8:
+    if spec.int8 and spec.backend == "openvino":
+        from sentencekit.backends.onnx_export import INT8_WEIGHTS_FILE
+
+        model_kwargs = {"file_name": f"onnx/{INT8_WEIGHTS_FILE}"}
+    elif spec.int8:
         from sentencekit.backends.cpu import cpu_info
 
         model_kwargs = {"file_name": cpu_info().int8_file}
     if spec.ov_bf16:
-        model_kwargs = {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}
+        model_kwargs = {**(model_kwargs or {}), "ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}
     model: Any
     if spec.reference:
         import sentence_transformers
