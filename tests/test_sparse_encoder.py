@@ -152,7 +152,12 @@ def test_similarity_decode_sparsity_intersection(ours, ref, sample_texts):
             (x, y) for r, s in zip(mine, theirs, strict=True) for (_, x), (_, y) in zip(r, s, strict=True)
         ]
         assert all(abs(x - y) <= 1e-6 for x, y in pairs)
-    assert ours.decode(a.to_dense()[0], top_k=2) == ours.decode(ours.encode(sample_texts[0]), top_k=2)
+    # a dense row decodes as the sparse vector of the same text (encoded alone: equal up to float rounding,
+    # which differs between batch shapes on some CPUs)
+    dense_row = ours.decode(a.to_dense()[0], top_k=2)
+    alone = ours.decode(ours.encode(sample_texts[0]), top_k=2)
+    assert [t for t, _ in dense_row] == [t for t, _ in alone]
+    assert all(abs(x - y) <= 1e-6 for (_, x), (_, y) in zip(dense_row, alone, strict=True))
     mine_s, theirs_s = ours.sparsity(a), ref.sparsity(b)
     assert abs(mine_s["active_dims"] - theirs_s["active_dims"]) <= 1e-4
     assert abs(mine_s["sparsity_ratio"] - theirs_s["sparsity_ratio"]) <= 1e-6

@@ -46,6 +46,7 @@ __all__ = [
     "drop_unused_initializers",
     "gelu_channel_ranges",
     "index_graph",
+    "quantize_columns",
     "quantize_per_token",
     "smoothing_factors",
 ]
@@ -340,10 +341,7 @@ def _replace_matmul(
 ) -> None:
     """Emit the int8 product for ``node`` and give its output back its original shape and name."""
     helper = require("onnx.helper", extra="onnx", purpose="quantizing an ONNX model")
-    limit = 63 if reduce_range else 127
-    column_scale = np.abs(weight).max(axis=0) / limit
-    column_scale[column_scale == 0] = 1.0
-    weight_int8 = np.clip(np.round(weight / column_scale), -limit, limit).astype(np.int8)
+    weight_int8, column_scale = quantize_columns(weight, 63 if reduce_range else 127)
     # Column sums of the weights as the kernel sees them (dequantized), for the zero-point and shift terms.
     column_sums = (weight_int8.astype(np.float32).sum(axis=0) * column_scale).astype(np.float32)
     product = graph.add(
@@ -379,6 +377,14 @@ def _replace_matmul(
         "Concat", [leading, graph.constant(np.array([weight.shape[1]], np.int64), "n")], "oshape", axis=0
     )
     graph.nodes.append(helper.make_node("Reshape", [product, target], [node.output[0]], name=node.name))
+
+
+def quantize_columns(weight: np.ndarray, limit: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """``weight`` as symmetric int8 in ``[-limit, limit]`` with one fp32 scale per output column."""
+    column_scale = np.abs(weight).max(axis=0) / limit
+    column_scale[column_scale == 0] = 1.0
+    values = np.clip(np.round(weight / column_scale), -limit, limit).astype(np.int8)
+    return values, column_scale.astype(np.float32)
 
 
 def _add_to_initializer(graph: _Graph, name: str, delta: np.ndarray) -> None:

@@ -33,6 +33,7 @@ from sentencekit.backends.onnx_quantize import (
     drop_unused_initializers,
     gelu_channel_ranges,
     index_graph,
+    quantize_columns,
     smoothing_factors,
 )
 
@@ -60,8 +61,9 @@ def compress_weights_int8(
     model = onnx.load(str(source))
     ranges = gelu_channel_ranges(model, calibration) if calibration else {}
     graph = index_graph(model)
-    if model.opset_import[0].version < 13:  # DequantizeLinear with a per-column axis needs opset 13
-        model.opset_import[0].version = 13
+    for opset in model.opset_import:  # DequantizeLinear with a per-column axis needs opset 13
+        if opset.domain in ("", "ai.onnx") and opset.version < 13:
+            opset.version = 13
     compressed = smoothed = 0
     for node in list(model.graph.node):
         weight = constant_weight(graph, node)
@@ -76,12 +78,10 @@ def compress_weights_int8(
             inverse = graph.constant((1.0 / factors).astype(np.float32), "inv_s")
             activation = graph.add("Mul", [activation, inverse], "xsm")
             smoothed += 1
-        scale = np.abs(weight).max(axis=0) / 127.0
-        scale[scale == 0] = 1.0
-        values = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
+        values, scale = quantize_columns(weight)
         dequantized = graph.add(
             "DequantizeLinear",
-            [graph.constant(values, "w8"), graph.constant(scale.astype(np.float32), "ws")],
+            [graph.constant(values, "w8"), graph.constant(scale, "ws")],
             "w",
             axis=1,
         )
