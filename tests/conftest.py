@@ -6,6 +6,7 @@ import csv
 import os
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,20 @@ def sample_texts() -> list[str]:
         " ".join(["quick brown fox jumps over the lazy dog"] * 12),
     ]
     return base
+
+
+@pytest.fixture(scope="module")
+def texts(sample_texts: list[str]) -> list[str]:
+    """``sample_texts`` and a few more: padded batches, a one-token-long text, a truncated one."""
+    return [*sample_texts, "a", "dog", "the red car and the blue car"]
+
+
+@pytest.fixture(scope="module")
+def torch_embeddings(tiny_hf_folder: Path, texts: list[str], one_torch_thread: None) -> Any:
+    """The tiny model's torch fp32 embeddings of ``texts`` (numpy): what the faster paths are held to."""
+    from sentencekit import SentenceTransformer
+
+    return SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch").encode(texts, batch_size=4)
 
 
 @pytest.fixture(scope="session")

@@ -50,17 +50,6 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def texts(sample_texts: list[str]) -> list[str]:
-    # varied lengths and batch shapes: padded batches, a one-token-long text, a truncated one
-    return [*sample_texts, "a", "dog", "the red car and the blue car"]
-
-
-@pytest.fixture(scope="module")
-def torch_embeddings(tiny_hf_folder: Path, texts: list[str], one_torch_thread: None) -> np.ndarray:
-    return SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch").encode(texts, batch_size=4)
-
-
-@pytest.fixture(scope="module")
 def exported_folder(tiny_hf_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the tiny model whose onnx/model.onnx and int8 file are exported once for the module."""
     if not _has_onnx_extra():

@@ -40,16 +40,6 @@ def folder(tiny_hf_folder: Path, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.fixture(scope="module")
-def texts(sample_texts: list[str]) -> list[str]:
-    return [*sample_texts, "a", "dog", "the red car and the blue car"]
-
-
-@pytest.fixture(scope="module")
-def torch_embeddings(tiny_hf_folder: Path, texts: list[str], one_torch_thread: None) -> np.ndarray:
-    return SentenceTransformer(str(tiny_hf_folder), device="cpu", backend="torch").encode(texts, batch_size=4)
-
-
 def _zen(monkeypatch: pytest.MonkeyPatch, module: object) -> None:
     """Pretend to be a CPU with AVX-512 VNNI and bf16 and no AMX (AMD Zen 4 / 5)."""
     from sentencekit.backends import cpu
