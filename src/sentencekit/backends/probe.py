@@ -6,8 +6,8 @@ Candidates, fastest first as measured with all-MiniLM-L6-v2 (see :meth:`CpuInfo.
    installed: the plain ONNX export compiled by OpenVINO in bf16;
 2. **openvino int8**, on x86 CPUs with int8 dot products (AVX-512 VNNI, AVX-VNNI) and no AMX when the
    ``openvino`` extra is installed: int8 weights (``model_int8_weights.onnx``), activations quantized by
-   OpenVINO at run time. On a 2-core AMD Zen 4 it was as fast as onnx int8 on sentences and 15-20% faster on
-   abstracts;
+   OpenVINO at run time. On a 2-core AMD Zen 4 it was within noise of onnx int8 on sentences and 19-42%
+   faster on abstracts;
 3. **onnx int8** (``model_qint8_<cpu>.onnx``, per-token activation scales), where the CPU has int8 dot
    products (VNNI, AMX, arm64 dotprod) and the ``onnx`` extra is installed;
 4. **torch bf16**, where the CPU multiplies bf16 in hardware (avx512_bf16, AMX), with its own batch plan

@@ -20,8 +20,8 @@ path                           what runs
 The baseline of the ratios and of the accuracy columns is ``reference fp32`` whenever sentence-transformers
 is installed (it then always runs, as the baseline, unless the reference is switched off), else
 ``sentencekit torch fp32``, which then always runs. The OpenVINO paths run only when named (``--paths``):
-``sentencekit auto`` already runs OpenVINO bf16 where that is the fastest. On the command line a name may
-use ``-`` or ``_`` for its spaces (``sentencekit-torch-fp32``).
+``sentencekit auto`` already runs OpenVINO bf16 or int8 where that is the fastest. On the command line a
+name may use ``-`` or ``_`` for its spaces (``sentencekit-torch-fp32``).
 """
 
 from __future__ import annotations
