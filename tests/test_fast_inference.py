@@ -15,6 +15,7 @@ import torch
 
 from conftest import SHORT_TEXTS, _write_tiny_bert
 from sentencekit import SentenceTransformer
+from sentencekit.benchmarking.metrics import min_cosine
 from sentencekit.errors import MissingDependencyError, ModelFormatError
 
 ONNX_FILE = "onnx/model_O2.onnx"  # what backend="onnx" runs by default: the fused fp32 graph
@@ -35,12 +36,6 @@ def _has_onnx_extra() -> bool:
 needs_onnx = pytest.mark.skipif(
     not _has_onnx_extra(), reason='the onnx extra is not installed (pip install "sentencekit[onnx]")'
 )
-
-
-def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +73,7 @@ def test_bf16_encoder_returns_fp32_close_to_fp32(
     emb = model.encode(texts, batch_size=4)
     assert emb.dtype == np.float32
     assert not np.array_equal(emb, torch_embeddings)  # it really ran in bf16
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
 
 
 def _forward_rows(
@@ -193,7 +188,7 @@ def test_onnx_int8_is_close_and_different(
     assert model[0].onnx_path == exported_folder / INT8_FILE
     emb = model.encode(texts, batch_size=4)
     assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # quantized: not the fp32 graph
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
     fp32_size = (exported_folder / ONNX_FILE).stat().st_size
     assert (exported_folder / INT8_FILE).stat().st_size < fp32_size
 
@@ -591,14 +586,14 @@ def test_auto_picks_the_fastest_close_path(
     assert model[0].onnx_path.name == "model_qint8_avx512_vnni.onnx"
     emb = model.encode(texts, batch_size=4)
     assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # really int8
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
     stored = json.loads((exported_folder / (INT8_FILE + ".sentencekit.json")).read_text())["probe"]
     assert stored["min_cosine"] >= probe.PROBE_MIN_COSINE  # the check ran once and was kept
 
     machine(int8=False, bf16=True)
     model = SentenceTransformer(str(exported_folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("torch", "torch bf16")
-    assert _min_cosine(model.encode(texts, batch_size=4), torch_embeddings) >= 0.98
+    assert min_cosine(model.encode(texts, batch_size=4), torch_embeddings) >= 0.98
 
     machine(int8=True, bf16=True, amx=True)  # AMX: bf16 is tried first, as it was the faster there
     monkeypatch.setattr(probe, "openvino_installed", lambda: False)  # (OpenVINO first: its own test)
@@ -644,7 +639,7 @@ def test_auto_on_amx_runs_openvino_first(
     assert (encoder.default_batch_size, encoder.default_batch_tokens) == (256, 2048)
     assert encoder.parallel_batches == cpu.physical_cores()
     emb = model.encode(texts)
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
     if model.inference_path == "openvino bf16":
         assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # really bf16
     copied = copy.deepcopy(model)  # the compiled model is not copied: the copy compiles its own
@@ -679,7 +674,7 @@ def test_openvino_backend_by_name_is_exact_and_reads_the_references_file(
     hint = {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}
     bf16 = SentenceTransformer(str(exported_folder), device="cpu", backend="openvino", model_kwargs=hint)
     assert bf16.inference_path in ("openvino bf16", "openvino f32")  # f32 where the CPU has no bf16
-    assert _min_cosine(bf16.encode(texts), torch_embeddings) >= 0.98
+    assert min_cosine(bf16.encode(texts), torch_embeddings) >= 0.98
 
     # the reference's file: openvino/openvino_model.xml and .bin, used when the folder has it
     folder = tmp_path / "with_ir"

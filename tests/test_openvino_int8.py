@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sentencekit import SentenceTransformer
+from sentencekit.benchmarking.metrics import min_cosine
 
 INT8_WEIGHTS = "onnx/model_int8_weights.onnx"
 
@@ -20,12 +21,6 @@ pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ("onnx", "onnxruntime", "onnxscript", "openvino")),
     reason='needs the onnx and openvino extras (pip install "sentencekit[openvino]")',
 )
-
-
-def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    return float((a * b).sum(axis=-1).min())
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +81,7 @@ def test_int8_weights_file_keeps_the_plain_graph_with_int8_weights_and_smoothing
         session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
         wanted = {i.name for i in session.get_inputs()}
         outputs.append(session.run(None, {k: v for k, v in inputs.items() if k in wanted})[0][mask])
-    assert _min_cosine(outputs[0], outputs[1]) >= 0.999
+    assert min_cosine(outputs[0], outputs[1]) >= 0.999
     assert np.abs(outputs[0] - outputs[1]).max() > 1e-6  # really rounded
 
 
@@ -100,7 +95,7 @@ def test_openvino_int8_by_name_quantizes_activations_at_run_time(
     compiled = model[0].session.model
     assert int(compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE")) == 128
     emb = model.encode(texts)
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
     assert np.abs(emb - torch_embeddings).max() > 1e-5  # really approximate
     assert model[0].cache_identity()["backend"] == "openvino int8"
 
@@ -123,7 +118,7 @@ def test_auto_on_vnni_without_amx_runs_openvino_int8_first(
     # bf16 around the int8 products where the CPU has it (this one says so; OpenVINO keeps f32 without it)
     assert encoder.session.model.get_property("INFERENCE_PRECISION_HINT").get_type_name() in ("bf16", "f32")
     emb = model.encode(texts)
-    assert _min_cosine(emb, torch_embeddings) >= 0.98
+    assert min_cosine(emb, torch_embeddings) >= 0.98
 
     monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # too far from fp32: the next candidates, then exact
     exact = SentenceTransformer(str(folder), device="cpu", backend="auto")
