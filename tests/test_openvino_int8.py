@@ -129,3 +129,30 @@ def test_auto_on_vnni_without_amx_runs_openvino_int8_first(
     monkeypatch.setattr(probe, "openvino_installed", lambda: False)  # without the extra: ONNX Runtime int8
     model = SentenceTransformer(str(folder), device="cpu", backend="auto")
     assert (model.backend, model.inference_path) == ("onnx", "onnx int8")
+
+
+def test_cross_encoder_openvino_int8_by_name_quantizes_activations_at_run_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentencekit.backends import fast_scorer
+    from sentencekit.cross_encoder import CrossEncoder
+    from test_cross_encoder import write_tiny_cross_encoder
+    from test_fast_inference import CE_PAIRS
+
+    folder = write_tiny_cross_encoder(tmp_path / "ce", 1, seed=3)
+    expected = CrossEncoder(folder, device="cpu", backend="torch").predict(CE_PAIRS)
+    model = CrossEncoder(folder, device="cpu", backend="openvino", model_kwargs={"file_name": INT8_WEIGHTS})
+    assert (model.backend, model.inference_path) == ("openvino", "openvino int8")
+    scorer = model._scoring_model()
+    assert int(scorer.session.model.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE")) == 128
+    got = model.predict(CE_PAIRS)
+    # the tiny model's widened layers make int8 move its logits by a few % of their spread
+    assert np.abs(got - expected).max() <= 0.1 * (expected.max() - expected.min())
+    assert np.abs(got - expected).max() > 1e-6  # really approximate
+
+    # "auto" does not try it: on a trained MiniLM reranker it moved probe logits by ~2% of their spread,
+    # twice the bound (docs/cross_encoder.md); a Zen-like CPU gets the torch bf16 copy
+    _zen(monkeypatch, fast_scorer)
+    monkeypatch.setattr(fast_scorer, "PROBE_MAX_LOGIT_ERROR", 0.1)
+    auto = CrossEncoder(folder, device="cpu", backend="auto")
+    assert (auto.backend, auto.inference_path) == ("torch", "torch bf16")

@@ -105,7 +105,8 @@ class CompiledEncoder:
     """An OpenVINO compiled model with the two methods of an ONNX Runtime session the module uses.
 
     Compiled for throughput with ``streams`` streams, in f32 unless ``config`` (OpenVINO compile options,
-    which win over these defaults) says otherwise. Each calling thread gets an inference request of its own,
+    which win over these defaults) says otherwise; the int8 weights file with :data:`INT8_GROUP_SIZE`
+    input channels per activation scale. Each calling thread gets an inference request of its own,
     so batches run side by side. The first output must have ``output_ndim`` dimensions: 3 for an encoder's
     token embeddings, 2 for a classifier's logits.
 
@@ -118,11 +119,13 @@ class CompiledEncoder:
         self, path: Path, streams: int, config: dict[str, Any] | None = None, output_ndim: int = 3
     ) -> None:
         ov = require("openvino", extra="openvino", purpose="the OpenVINO path")
-        options = {
+        options: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "f32",
             "PERFORMANCE_HINT": "THROUGHPUT",
             "NUM_STREAMS": streams,
         }
+        if path.name == INT8_WEIGHTS_FILE:  # int8 products need the activations quantized at run time
+            options[_GROUP_KEY] = INT8_GROUP_SIZE
         options.update(config or {})
         try:
             self.model = ov.Core().compile_model(str(path), "CPU", {k: str(v) for k, v in options.items()})
@@ -287,8 +290,6 @@ def to_openvino(
     else:
         path = openvino_file(transformer, folder, file_name)
         config = dict(ov_config or {})
-    if path.name == INT8_WEIGHTS_FILE:
-        config.setdefault(_GROUP_KEY, INT8_GROUP_SIZE)
     logger.info("OpenVINO backend: %s", path)
     module = OpenVinoTransformer.from_transformer(
         transformer, path, provider=PROVIDER, session_options=config

@@ -1,7 +1,9 @@
 """The cross-encoder's OpenVINO scorer: the classifier's ONNX export or IR compiled by OpenVINO.
 
-Used by ``CrossEncoder(backend="openvino")`` (f32 unless ``ov_config`` says otherwise) and by
-``backend="auto"`` on CPUs with AMX (bf16, after the check in :mod:`sentencekit.backends.fast_scorer`).
+Used by ``CrossEncoder(backend="openvino")`` (f32 unless ``ov_config`` says otherwise;
+``model_kwargs={"file_name": "onnx/model_int8_weights.onnx"}`` runs int8 weights with the activations
+quantized at run time) and by ``backend="auto"`` on CPUs with AMX (bf16, after the check in
+:mod:`sentencekit.backends.fast_scorer`).
 The torch model stays loaded and takes over whenever the scorer declines (training, changed weights, off the
 CPU), as with the ONNX Runtime scorer.
 """
@@ -15,6 +17,7 @@ import torch
 
 from sentencekit.backends.cpu import physical_cores
 from sentencekit.backends.onnx import BATCH_TOKENS
+from sentencekit.backends.onnx_export import INT8_WEIGHTS_FILE
 from sentencekit.backends.onnx_scorer import OnnxScorer
 from sentencekit.backends.openvino import PROVIDER, CompiledEncoder
 from sentencekit.modules.transformer import HALF_CPU_BATCH_TOKENS
@@ -47,5 +50,7 @@ class OpenVinoScorer(OnnxScorer):
 
     @property
     def inference_path(self) -> str:
-        """``"openvino bf16"`` or ``"openvino f32"``."""
+        """``"openvino int8"`` for the int8 weights file; else ``"openvino bf16"`` or ``"openvino f32"``."""
+        if self.onnx_path.name == INT8_WEIGHTS_FILE:
+            return "openvino int8"
         return f"openvino {getattr(self.session, 'precision', 'unknown')}"
