@@ -6,6 +6,7 @@ All on the tiny random model of the fixtures.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def _zen(monkeypatch: pytest.MonkeyPatch, module: object) -> None:
         physical_cores=2, native_bf16=True, int8_dot=True, flags=frozenset({"avx512_vnni", "avx512_bf16"})
     )
     monkeypatch.setattr(module, "cpu_info", lambda: info)
+
+
+def _no_encoding(*_args: object) -> None:
+    raise AssertionError("the probe texts were encoded although the check's result was stored")
 
 
 def test_int8_weights_file_keeps_the_plain_graph_with_int8_weights_and_smoothing(
@@ -109,6 +114,7 @@ def test_auto_on_vnni_without_amx_runs_openvino_int8_first(
 ) -> None:
     from sentencekit.backends import openvino, probe
 
+    _embed = probe._embed
     _zen(monkeypatch, probe)
     _zen(monkeypatch, openvino)
     model = SentenceTransformer(str(folder), device="cpu", backend="auto")
@@ -119,6 +125,14 @@ def test_auto_on_vnni_without_amx_runs_openvino_int8_first(
     assert encoder.session.model.get_property("INFERENCE_PRECISION_HINT").get_type_name() in ("bf16", "f32")
     emb = model.encode(texts)
     assert min_cosine(emb, torch_embeddings) >= 0.98
+    # the check's result is kept beside the file, for this runtime and CPU: the next load skips it
+    sidecar = json.loads((folder / (INT8_WEIGHTS + ".sentencekit.json")).read_text())
+    (key,) = sidecar["probe"]
+    assert key.startswith("openvino int8 (") and "; openvino " in key
+    monkeypatch.setattr(probe, "_embed", _no_encoding)
+    again = SentenceTransformer(str(folder), device="cpu", backend="auto")
+    assert again.inference_path == "openvino int8"
+    monkeypatch.setattr(probe, "_embed", _embed)
 
     monkeypatch.setattr(probe, "PROBE_MIN_COSINE", 1.01)  # too far from fp32: the next candidates, then exact
     exact = SentenceTransformer(str(folder), device="cpu", backend="auto")

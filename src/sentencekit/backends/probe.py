@@ -17,8 +17,9 @@ Candidates, fastest first as measured with all-MiniLM-L6-v2 (see :meth:`CpuInfo.
 A candidate is kept when, on :data:`PROBE_TEXTS`, its embeddings' minimum cosine to the torch fp32 embeddings
 is at least :data:`PROBE_MIN_COSINE`. That is stricter than the 0.98 promised on any text, because a minimum
 over a few dozen texts is less extreme than one over a corpus (all-MiniLM-L6-v2 int8: 0.993 here, 0.989 over
-the 2,552 STSb test sentences). The onnx int8 result is stored in the file's sidecar, so the check runs once
-per file; the OpenVINO and bf16 checks (about a second for all-MiniLM-L6-v2) run at each load.
+the 2,552 STSb test sentences). The OpenVINO and onnx int8 results are stored in their file's sidecar, keyed
+by the path, the runtime's version and the CPU's flags, so each check runs once per file and machine kind
+(for all-MiniLM-L6-v2 it took about a second of every load before); the torch bf16 check runs at each load.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 # What the fast paths promise on any text is 0.98; the margin covers texts the probe does not contain.
 PROBE_MIN_COSINE = 0.985
 # Bumped when the probe texts or the rule change, so stored results are not reused.
-_PROBE_VERSION = 1
+_PROBE_VERSION = 2
 _SENTENCES = (
     "A man is playing a guitar on stage.",
     "The cat sleeps.",
@@ -157,9 +158,9 @@ def _try_openvino(
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': OpenVINO is not available (%s: %s)", type(exc).__name__, exc)
         return None
-    if not _accepted(
-        candidate.inference_path, min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
-    ):
+    precision = getattr(candidate.session, "precision", "")
+    key = _probe_key(f"{candidate.inference_path} ({precision})", "openvino")
+    if not _accepted(candidate.inference_path, _probe_score(candidate, key, rest, baseline)):
         return None
     modules[0] = candidate
     return "openvino", candidate.inference_path
@@ -178,10 +179,7 @@ def _try_int8(
     except Exception as exc:  # any failure: the next candidate
         logger.info("backend='auto': int8 ONNX is not available (%s: %s)", type(exc).__name__, exc)
         return None
-    score = _stored_score(candidate.onnx_path)
-    if score is None:
-        score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
-        _store_score(candidate.onnx_path, score)
+    score = _probe_score(candidate, _probe_key("onnx int8", "onnxruntime"), rest, baseline)
     if not _accepted("onnx int8", score):
         return None
     candidate.implicit = True
@@ -208,9 +206,29 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _stored_score(path: Path) -> float | None:
+def _probe_key(path: str, package: str) -> str:
+    """What a stored probe result holds for: the path, its runtime's version and this CPU's flags."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        recorded = json.loads(_sidecar(path).read_text(encoding="utf-8")).get("probe", {})
+        runtime = f"{package} {version(package)}"
+    except PackageNotFoundError:
+        runtime = package
+    return f"{path}; {runtime}; {','.join(sorted(cpu_info().flags))}"
+
+
+def _probe_score(candidate: Any, key: str, rest: list[nn.Module], baseline: Any) -> float:
+    """``candidate``'s min cosine to fp32 on the probe texts: stored in its file's sidecar, else measured."""
+    score = _stored_score(candidate.onnx_path, key)
+    if score is None:
+        score = min_cosine(_embed([candidate, *rest], PROBE_TEXTS), baseline())
+        _store_score(candidate.onnx_path, key, score)
+    return score
+
+
+def _stored_score(path: Path, key: str) -> float | None:
+    try:
+        recorded = json.loads(_sidecar(path).read_text(encoding="utf-8"))["probe"][key]
         if recorded.get("version") == _PROBE_VERSION:
             return float(recorded["min_cosine"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -218,12 +236,16 @@ def _stored_score(path: Path) -> float | None:
     return None
 
 
-def _store_score(path: Path, score: float) -> None:
-    """Add the probe result to the file's sidecar (only to sidecars sentencekit wrote)."""
+def _store_score(path: Path, key: str, score: float) -> None:
+    """Add the probe result to the file's sidecar (only to sidecars sentencekit wrote), beside others."""
     sidecar = _sidecar(path)
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
-        data["probe"] = {"version": _PROBE_VERSION, "min_cosine": round(score, 6)}
+        probes = data.get("probe")
+        if not isinstance(probes, dict) or not all(isinstance(v, dict) for v in probes.values()):
+            probes = {}  # none yet, or version 1's single result
+        probes[key] = {"version": _PROBE_VERSION, "min_cosine": round(score, 6)}
+        data["probe"] = probes
         sidecar.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     except (OSError, ValueError) as exc:
         logger.debug("Probe result not stored for %s: %s", path.name, exc)
