@@ -769,6 +769,36 @@ def test_cross_encoder_default_is_the_exact_onnx_path(ce_copy: Path) -> None:
 
 
 @needs_onnx
+def test_cross_encoder_exports_the_first_token_view_and_keeps_the_full_models_logits(
+    ce_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentencekit.backends import onnx_scorer
+    from sentencekit.backends.onnx_export import model_fingerprint
+    from sentencekit.cross_encoder import CrossEncoder
+
+    folder = ce_copy
+    model = CrossEncoder(folder, device="cpu")
+    inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if model._with_token_types else [])
+    source = onnx_scorer.classifier_source(model.model, inputs)
+    assert source.variant == "first-token" and source.model is not model.model
+    sidecar = json.loads((folder / (ONNX_FILE + ".sentencekit.json")).read_text())
+    assert sidecar["fingerprint"] == model_fingerprint(source)  # the graph is the view's
+    # the full model's own logits (not the torch path's, which runs a first-token view too)
+    features = model.tokenizer(
+        [a for a, _ in CE_PAIRS], [b for _, b in CE_PAIRS], padding=True, truncation=True, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        full = model.model(**features).logits.numpy()
+    np.testing.assert_allclose(model.predict(CE_PAIRS, activation_fn=torch.nn.Identity()), full, atol=1e-5)
+
+    # a model whose view does not agree is exported whole, under the plain fingerprint
+    monkeypatch.setattr("sentencekit.cross_encoder.first_token.views_agree", lambda *args: False)
+    plain = onnx_scorer.classifier_source(model.model, inputs)
+    assert plain.variant == "" and plain.model is model.model
+    assert model_fingerprint(plain) != model_fingerprint(source)
+
+
+@needs_onnx
 @needs_openvino
 def test_cross_encoder_auto_on_amx_runs_openvino_within_its_bound(
     ce_copy: Path, monkeypatch: pytest.MonkeyPatch

@@ -80,6 +80,8 @@ class ExportSource:
         calibration: Builds real texts' inputs, one unpadded batch of one per text, from which int8 graphs
             measure activation ranges (see :func:`~sentencekit.backends.onnx_quantize.quantize_per_token`);
             ``None``: int8 graphs are made without.
+        variant: Names a rewritten form of the model (``"first-token"``), so that its files and the plain
+            model's do not mix (it is part of the fingerprint); ``""`` for the model as it is.
     """
 
     model: nn.Module
@@ -87,6 +89,7 @@ class ExportSource:
     output: str
     example: Callable[[], dict[str, Tensor]]
     calibration: Callable[[], list[dict[str, Tensor]]] | None = None
+    variant: str = ""
 
     @classmethod
     def of_transformer(cls, transformer: Transformer) -> ExportSource:

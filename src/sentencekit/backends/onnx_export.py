@@ -139,14 +139,18 @@ def normalize_file_name(file_name: str | None) -> str:
 
 
 def model_fingerprint(source: ExportSource | Transformer) -> str:
-    """sha256 over the model's class, inputs, output and weights (name, dtype, shape, bytes; name order)."""
+    """sha256 over the model's class, inputs, output, variant and weights.
+
+    Weights count by name, dtype, shape and bytes, in name order.
+    """
     if isinstance(source, Transformer):
         source = ExportSource.of_transformer(source)
     digest = hashlib.sha256(EXPORT_LAYOUT.encode())
     inputs = list(source.input_names)
     # the encoder's fingerprint leaves out the output it always had, so that names stay stable
     output = "" if source.output == "last_hidden_state" else f"|{source.output}"
-    digest.update(f"{type(source.model).__name__}|{inputs}{output}".encode())
+    variant = f"|{source.variant}" if source.variant else ""
+    digest.update(f"{type(source.model).__name__}|{inputs}{output}{variant}".encode())
     with torch.no_grad():
         for name, tensor in sorted(source.model.state_dict().items()):
             data = tensor.detach().to("cpu").contiguous().reshape(-1)

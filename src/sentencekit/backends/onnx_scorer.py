@@ -31,7 +31,18 @@ _CPU = "CPUExecutionProvider"
 
 
 def classifier_source(model: nn.Module, input_names: list[str]) -> ExportSource:
-    """What to export of a Hugging Face sequence classifier: its ``logits`` for these inputs."""
+    """What to export of a Hugging Face sequence classifier: its ``logits`` for these inputs.
+
+    BERT-style classifiers are exported as their first-token view, whose last layer computes the one token
+    the head reads (:mod:`sentencekit.cross_encoder.first_token`, keys and values unfolded), when the view
+    gives the model's logits.
+    """
+    from sentencekit.cross_encoder.first_token import first_token_view, views_agree
+
+    view = first_token_view(model, fold=False)
+    variant = ""
+    if view is not None and views_agree(model, view, next(model.parameters()).device):
+        model, variant = view, "first-token"
     config: Any = model.config
     vocab = max(int(getattr(config, "vocab_size", 100)), 10)
 
@@ -43,7 +54,7 @@ def classifier_source(model: nn.Module, input_names: list[str]) -> ExportSource:
         features = pad_token_ids(rows, types if "token_type_ids" in input_names else None, pad, left=False)
         return features
 
-    return ExportSource(model, tuple(input_names), "logits", example)
+    return ExportSource(model, tuple(input_names), "logits", example, variant=variant)
 
 
 class OnnxScorer:

@@ -43,9 +43,10 @@ class _FirstTokenLayer(nn.Module):
     multiplications per token instead of ``2 * hidden^2``.
     """
 
-    def __init__(self, layer: nn.Module) -> None:
+    def __init__(self, layer: nn.Module, fold: bool = True) -> None:
         super().__init__()
         self.layer = layer
+        self.fold = fold
 
     def forward(
         self, hidden_states: Tensor, attention_mask: Tensor | None = None, *_: Any, **__: Any
@@ -58,19 +59,15 @@ class _FirstTokenLayer(nn.Module):
         head_dim = int(self_attention.attention_head_size)
         first = hidden_states[:, :1]
         query = self_attention.query(first).view(batch, heads, head_dim) * head_dim**-0.5
+        if not self.fold:
+            return self._unfolded(hidden_states, attention_mask, query)
         key, value = self_attention.key, self_attention.value
         # scores[b, i, j] = q_bi . (K_i h_bj + k_i), computed as (K_i^T q_bi) . h_bj + q_bi . k_i
         folded = torch.einsum("bnd,ndh->bnh", query, key.weight.view(heads, head_dim, width))
         scores = torch.matmul(folded, hidden_states.transpose(1, 2))
         if key.bias is not None:
             scores = scores + (query * key.bias.view(heads, head_dim)).sum(-1, keepdim=True)
-        if attention_mask is not None:
-            mask = attention_mask[:, :, 0, :] if attention_mask.dim() == 4 else attention_mask[:, None, :]
-            if mask.dtype == torch.bool:
-                scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-            else:
-                scores = scores + mask
-        weights = torch.softmax(scores, dim=-1)
+        weights = torch.softmax(_masked(scores, attention_mask), dim=-1)
         # sum_j p_bij (V_i h_bj + v_i) = V_i (sum_j p_bij h_bj) + v_i
         mixed = torch.matmul(weights, hidden_states)
         context = torch.einsum("bnh,ndh->bnd", mixed, value.weight.view(heads, head_dim, width))
@@ -78,6 +75,35 @@ class _FirstTokenLayer(nn.Module):
             context = context + value.bias.view(heads, head_dim)
         out: Tensor = layer.feed_forward_chunk(attention.output(context.reshape(batch, 1, -1), first))
         return out
+
+    def _unfolded(self, hidden_states: Tensor, attention_mask: Tensor | None, query: Tensor) -> Tensor:
+        """The same first-token output with keys and values projected per token, as the full layer does.
+
+        The products then run in the full layer's order, so the result stays closer to it than the folded
+        form's (which reorders the sums); it saves the query, attention output and feed-forward work.
+        """
+        layer: Any = self.layer
+        attention = layer.attention
+        self_attention = attention.self
+        batch, length, _width = hidden_states.shape
+        heads, head_dim = query.shape[1], query.shape[2]
+        key = self_attention.key(hidden_states).view(batch, length, heads, head_dim).transpose(1, 2)
+        value = self_attention.value(hidden_states).view(batch, length, heads, head_dim).transpose(1, 2)
+        scores = torch.matmul(query.unsqueeze(2), key.transpose(2, 3)).squeeze(2)  # (batch, heads, length)
+        weights = torch.softmax(_masked(scores, attention_mask), dim=-1)
+        context = torch.matmul(weights.unsqueeze(2), value).reshape(batch, 1, heads * head_dim)
+        out: Tensor = layer.feed_forward_chunk(attention.output(context, hidden_states[:, :1]))
+        return out
+
+
+def _masked(scores: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """First-row attention scores ``(batch, heads, length)`` with the layer's mask (4-D or 2-D) applied."""
+    if attention_mask is None:
+        return scores
+    mask = attention_mask[:, :, 0, :] if attention_mask.dim() == 4 else attention_mask[:, None, :]
+    if mask.dtype == torch.bool:
+        return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return scores + mask
 
 
 def _replaced(root: nn.Module, path: list[str], new: nn.Module) -> nn.Module:
@@ -90,9 +116,11 @@ def _replaced(root: nn.Module, path: list[str], new: nn.Module) -> nn.Module:
     return clone
 
 
-def first_token_view(model: nn.Module) -> nn.Module | None:
+def first_token_view(model: nn.Module, fold: bool = True) -> nn.Module | None:
     """A view of a sequence classifier whose last layer computes the first token only, or ``None``.
 
+    ``fold``: fold the keys and values into two small products per pair (the least work); else project
+    them per token, as the full layer does (closer to its rounding; what the ONNX export uses).
     ``None`` means the model is not one this shortcut knows to be exact: another architecture, a decoder,
     relative position embeddings, or an attention implementation with 2-D masks (flash attention).
     """
@@ -114,7 +142,7 @@ def first_token_view(model: nn.Module) -> nn.Module | None:
     parts = ("attention", "intermediate", "output", "feed_forward_chunk")
     if not all(hasattr(last, part) for part in parts) or not hasattr(last.attention, "self"):
         return None
-    return _replaced(model, [prefix, "encoder", "layer", str(len(layers) - 1)], _FirstTokenLayer(last))
+    return _replaced(model, [prefix, "encoder", "layer", str(len(layers) - 1)], _FirstTokenLayer(last, fold))
 
 
 def views_agree(model: nn.Module, view: nn.Module, device: torch.device) -> bool:
