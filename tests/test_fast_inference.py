@@ -865,6 +865,8 @@ def test_cross_encoder_auto_with_bf16_and_no_amx_runs_a_torch_bf16_copy(
     assert isinstance(scorer, fast_scorer.TorchHalfScorer)
     assert (scorer.parallel_batches, scorer.default_batch_tokens) == (cpu.physical_cores(), 2048)
     assert next(model.model.parameters()).dtype == torch.float32  # the copy is bf16, the model is not
+    half = scorer.session.model  # the copy scores through its first-token view
+    assert type(half.bert.encoder.layer[-1]).__name__ == "_FirstTokenLayer"
     got = model.predict(CE_PAIRS, batch_size=2)  # several batches, side by side
     spread = expected.max(axis=0) - expected.min(axis=0)
     assert (np.abs(got - expected).max(axis=0) <= 0.1 * spread).all()

@@ -31,6 +31,7 @@ from sentencekit.backends.cpu import cpu_info, physical_cores
 from sentencekit.backends.onnx_scorer import OnnxScorer, classifier_source
 from sentencekit.backends.openvino import openvino_installed
 from sentencekit.backends.probe import PROBE_TEXTS
+from sentencekit.cross_encoder.first_token import first_token_view, views_agree
 from sentencekit.modules.transformer import HALF_CPU_BATCH_TOKENS
 
 __all__ = ["PROBE_MAX_LOGIT_ERROR", "PROBE_PAIRS", "TorchHalfScorer", "choose_fast_scorer", "logit_error"]
@@ -50,12 +51,19 @@ PROBE_PAIRS: tuple[tuple[str, str], ...] = (
 
 
 class _HalfSession:
-    """A bf16 copy of a sequence classifier, with the session methods the scorer calls."""
+    """A bf16 copy of a sequence classifier, with the session methods the scorer calls.
+
+    The copy scores through its first-token view (:mod:`sentencekit.cross_encoder.first_token`) when the
+    fp32 model's view gives its logits: the same logits, with a sixth less work for a 6-layer model.
+    """
 
     precision = "bf16"
 
     def __init__(self, model: torch.nn.Module, input_names: list[str]) -> None:
-        self.model = copy.deepcopy(model).to(torch.bfloat16).eval()
+        view = first_token_view(model)
+        shortcut = view is not None and views_agree(model, view, torch.device("cpu"))
+        half = copy.deepcopy(model).to(torch.bfloat16).eval()
+        self.model = (first_token_view(half) if shortcut else None) or half
         self._names = list(input_names)
 
     def get_inputs(self) -> list[SimpleNamespace]:
