@@ -11,6 +11,9 @@ function                           returns
 ``community_detection``            groups of rows within ``threshold`` cosine of a centre (centre first)
 =================================  ==========================================================================
 
+The two ``paraphrase_mining`` functions live in :mod:`sentencekit.paraphrases` and are re-exported here; the
+input checks and running top-``k`` that all four share live in ``sentencekit._ranking``.
+
 Results are sorted best first. Equal scores are ordered, and cut at ``top_k``/``max_pairs``, smaller id
 first, so results never depend on the chunk sizes.
 
@@ -25,22 +28,27 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from sentencekit._ranking import (
+    ScoreFunction,
+    _check_same_dim,
+    _embeddings,
+    _merge_top_k,
+    _require_positive,
+    _scores,
+)
 from sentencekit.errors import InvalidInputError
-from sentencekit.similarity import ArrayLike, _take_rows, as_batch, cos_sim, dot_score, normalize_embeddings
+from sentencekit.paraphrases import paraphrase_mining, paraphrase_mining_embeddings
+from sentencekit.similarity import ArrayLike, _take_rows, cos_sim, dot_score, normalize_embeddings
 
 __all__ = ["community_detection", "paraphrase_mining", "paraphrase_mining_embeddings", "semantic_search"]
 
 logger = logging.getLogger(__name__)
-
-ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 
 # The smallest norm a corpus row is divided by, as in torch.nn.functional.normalize: zero rows score 0.
 _NORM_EPS = 1e-12
@@ -52,95 +60,6 @@ _SCORE_BLOCK_ELEMENTS = 1 << 25
 # ... and keeps the members found for each candidate centre while they total at most this many indices
 # (256 MB of int32); past that, the remaining candidates' rows are scored again when they are visited.
 _MEMBER_BUDGET = 1 << 26
-
-
-class _Encoder(Protocol):
-    """What :func:`paraphrase_mining` needs from a model: ``SentenceTransformer.encode``."""
-
-    def encode(self, sentences: list[str], **kwargs: Any) -> Any: ...
-
-
-# ------------------------------------------------------------------------------------------- validation
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def _embeddings(x: ArrayLike, name: str) -> Tensor:
-    """``x`` as a 2-D tensor whose values are all finite."""
-    t = as_batch(x, name)
-    values = t.coalesce().values() if t.is_sparse else t
-    # a NaN or infinity makes the sum non-finite: one cheap reduction, and the full check only if it fires
-    if not values.is_floating_point() or bool(torch.isfinite(values.sum())):
-        return t
-    finite = torch.isfinite(values).reshape(len(values), -1).all(dim=-1)
-    if bool(finite.all()):  # the sum merely overflowed
-        return t
-    bad_rows = t.coalesce().indices()[0][~finite] if t.is_sparse else (~finite).nonzero().flatten()
-    shown = sorted(set(bad_rows.tolist()))
-    raise InvalidInputError(
-        f"{name} contains NaN or infinite values in rows {shown[:10]}{' ...' if len(shown) > 10 else ''}. "
-        "Such embeddings cannot be ranked: drop those rows or re-encode their texts."
-    )
-
-
-def _check_same_dim(a: Tensor, b: Tensor, a_name: str, b_name: str) -> None:
-    if a.shape[1] != b.shape[1]:
-        raise InvalidInputError(
-            f"{a_name} have dimension {a.shape[1]} but {b_name} have dimension {b.shape[1]}; encode "
-            "both with the same model (and the same truncate_dim)."
-        )
-
-
-def _scores(fn: ScoreFunction, a: Tensor, b: Tensor) -> Tensor:
-    scores = fn(a, b).detach()
-    if scores.shape != (a.shape[0], b.shape[0]):
-        raise ValueError(
-            f"score_function must return a ({a.shape[0]}, {b.shape[0]}) matrix of scores, got shape "
-            f"{tuple(scores.shape)}. Pass a matrix function such as cos_sim, not a pairwise one."
-        )
-    return scores if scores.is_floating_point() else scores.double()
-
-
-def _top_k(scores: Tensor, ids: Tensor | int, k: int) -> tuple[Tensor, Tensor]:
-    """Return the ``k`` best scores per row and their ids; on equal scores the smaller id wins.
-
-    ``ids`` holds the id of every score, or is the id of column 0 when the columns are consecutive ids (a
-    block of the corpus), which spares building a ``(rows, cols)`` id matrix.
-
-    ``torch.topk`` picks arbitrarily among scores tied at the cut-off; only the (rare) rows where that
-    happened are redone with a stable sort, so the result does not depend on chunk sizes or hardware.
-    """
-    k = min(k, scores.shape[1])
-    # one extra place shows whether the k-th score is tied with one that did not make the cut
-    top, pos = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
-    cut = (top[:, k] == top[:, k - 1]).nonzero().flatten() if top.shape[1] > k else top.new_empty(0)
-    top, pos = top[:, :k], pos[:, :k]
-    top_ids = pos + ids if isinstance(ids, int) else ids.gather(1, pos)
-    if len(cut):
-        row_scores = scores[cut]
-        if isinstance(ids, int):  # consecutive ids are already in ascending order
-            row_ids = torch.arange(ids, ids + scores.shape[1], device=scores.device).expand_as(row_scores)
-        else:
-            by_id = torch.argsort(ids[cut], dim=1, stable=True)
-            row_scores, row_ids = row_scores.gather(1, by_id), ids[cut].gather(1, by_id)
-        by_score = torch.argsort(row_scores, dim=1, descending=True, stable=True)[:, :k]
-        top[cut], top_ids[cut] = row_scores.gather(1, by_score), row_ids.gather(1, by_score)
-    return top, top_ids
-
-
-def _merge_top_k(
-    best: tuple[Tensor, Tensor] | None, scores: Tensor, first_id: int, k: int
-) -> tuple[Tensor, Tensor]:
-    """Fold a block of scores (columns ``first_id, first_id + 1, ...``) into the running top ``k`` per row."""
-    # reduce the block first, so that only (rows, 2k) values are ever concatenated
-    top, top_ids = _top_k(scores, first_id, k)
-    if best is None:
-        return top, top_ids
-    return _top_k(torch.cat([best[0], top], dim=1), torch.cat([best[1], top_ids], dim=1), k)
 
 
 # ------------------------------------------------------------------------------------------------ search
@@ -218,150 +137,6 @@ def semantic_search(
             ranked = sorted(zip(row_scores, row_ids, strict=True), key=lambda hit: (-hit[0], hit[1]))
             results.append([{"corpus_id": i, "score": s} for s, i in ranked])
     return results
-
-
-# ---------------------------------------------------------------------------------------------- mining
-
-
-def paraphrase_mining(
-    model: _Encoder,
-    sentences: list[str],
-    show_progress_bar: bool = False,
-    batch_size: int = 32,
-    query_chunk_size: int = 5000,
-    corpus_chunk_size: int = 100000,
-    max_pairs: int = 500000,
-    top_k: int = 100,
-    score_function: ScoreFunction = cos_sim,
-    truncate_dim: int | None = None,
-    prompt_name: str | None = None,
-    prompt: str | None = None,
-) -> list[list[float | int]]:
-    """Encode ``sentences`` with ``model`` and return the most similar pairs among them.
-
-    See :func:`paraphrase_mining_embeddings` for the search; the other arguments go to ``model.encode``.
-
-    Args:
-        model: A :class:`~sentencekit.SentenceTransformer` (anything with its ``encode``).
-        sentences: The texts to compare with each other.
-        show_progress_bar: Show a progress bar while encoding.
-        batch_size: Texts encoded at once.
-        query_chunk_size: See :func:`paraphrase_mining_embeddings`.
-        corpus_chunk_size: See :func:`paraphrase_mining_embeddings`.
-        max_pairs: See :func:`paraphrase_mining_embeddings`.
-        top_k: See :func:`paraphrase_mining_embeddings`.
-        score_function: See :func:`paraphrase_mining_embeddings`.
-        truncate_dim: Truncate the embeddings to this many dimensions (``None``: the model's setting).
-        prompt_name: Name of one of the model's prompts to prepend to each sentence.
-        prompt: A literal prompt to prepend; takes precedence over ``prompt_name``.
-
-    Returns:
-        ``[score, i, j]`` triples with ``i < j`` indexing ``sentences``, best first.
-
-    """
-    embeddings = model.encode(
-        sentences,
-        show_progress_bar=show_progress_bar,
-        batch_size=batch_size,
-        convert_to_tensor=True,
-        truncate_dim=truncate_dim,
-        prompt_name=prompt_name,
-        prompt=prompt,
-    )
-    return paraphrase_mining_embeddings(
-        embeddings,
-        query_chunk_size=query_chunk_size,
-        corpus_chunk_size=corpus_chunk_size,
-        max_pairs=max_pairs,
-        top_k=top_k,
-        score_function=score_function,
-    )
-
-
-def paraphrase_mining_embeddings(
-    embeddings: ArrayLike,
-    query_chunk_size: int = 5000,
-    corpus_chunk_size: int = 100000,
-    max_pairs: int = 500000,
-    top_k: int = 100,
-    score_function: ScoreFunction = cos_sim,
-) -> list[list[float | int]]:
-    """Return the highest-scoring pairs of distinct embeddings, each unordered pair once.
-
-    Every embedding proposes its ``top_k`` best partners (itself excluded); of all proposed pairs the best
-    ``max_pairs`` are returned. ``score_function`` is assumed symmetric, since each pair is scored once.
-
-    Args:
-        embeddings: ``(n, dim)`` embeddings, dense or sparse COO.
-        query_chunk_size: Rows whose partners are searched at once. Lower it to save memory.
-        corpus_chunk_size: Candidate partners scored at once. Lower it to save memory.
-        max_pairs: At most this many pairs are returned.
-        top_k: Partners proposed per embedding.
-        score_function: ``f(a, b) -> (len(a), len(b))`` scores, higher is more similar.
-
-    Returns:
-        ``[score, i, j]`` triples with ``i < j``, sorted by score, best first.
-
-    Raises:
-        InvalidInputError: On NaN/infinite values or a non-positive ``top_k``, ``max_pairs`` or chunk size.
-
-    """
-    _require_positive(
-        top_k=top_k,
-        max_pairs=max_pairs,
-        query_chunk_size=query_chunk_size,
-        corpus_chunk_size=corpus_chunk_size,
-    )
-    emb = _embeddings(embeddings, "embeddings")
-    n = len(emb)
-    # the best pairs so far, as i * n + j keys (i < j) and their scores; at most max_pairs of them
-    kept_keys = torch.empty(0, dtype=torch.long, device=emb.device)
-    kept_scores: Tensor | None = None
-
-    for q_start in range(0, n, query_chunk_size):
-        q_end = min(q_start + query_chunk_size, n)
-        queries = _take_rows(emb, q_start, q_end)
-        best: tuple[Tensor, Tensor] | None = None
-        for c_start in range(0, n, corpus_chunk_size):
-            c_end = min(c_start + corpus_chunk_size, n)
-            scores = _scores(score_function, queries, _take_rows(emb, c_start, c_end))
-            # an embedding is not its own paraphrase: mask the diagonal that falls in this block
-            lo, hi = max(q_start, c_start), min(q_end, c_end)
-            if lo < hi:
-                diag = torch.arange(lo, hi, device=scores.device)
-                scores[diag - q_start, diag - c_start] = -torch.inf
-            best = _merge_top_k(best, scores, c_start, top_k)
-        assert best is not None
-        scores, partners = best
-        rows = torch.arange(q_start, q_end, device=partners.device).unsqueeze(1).expand_as(partners)
-        proposed = partners != rows  # the masked diagonal can only surface when a row has few partners
-        i, j = torch.minimum(rows, partners)[proposed], torch.maximum(rows, partners)[proposed]
-        keys = torch.cat([kept_keys, i * n + j])
-        pair_scores = scores[proposed] if kept_scores is None else torch.cat([kept_scores, scores[proposed]])
-        kept_keys, kept_scores = _best_unique_pairs(keys, pair_scores, max_pairs)
-
-    if kept_scores is None:
-        return []
-    triples = [
-        [score, key // n, key % n]
-        for key, score in zip(kept_keys.tolist(), kept_scores.tolist(), strict=True)
-    ]
-    triples.sort(key=lambda t: (-t[0], t[1], t[2]))
-    return triples
-
-
-def _best_unique_pairs(keys: Tensor, scores: Tensor, max_pairs: int) -> tuple[Tensor, Tensor]:
-    """Drop repeated pair keys (keeping the first score seen) and keep the ``max_pairs`` best."""
-    unique, inverse = torch.unique(keys, return_inverse=True)
-    positions = torch.arange(len(keys), device=keys.device)
-    first = torch.full((len(unique),), len(keys), device=keys.device).scatter_reduce(
-        0, inverse, positions, reduce="amin"
-    )
-    keys, scores = keys[first], scores[first]
-    if len(keys) > max_pairs:
-        top, top_keys = _top_k(scores.unsqueeze(0), keys.unsqueeze(0), max_pairs)
-        scores, keys = top[0], top_keys[0]
-    return keys, scores
 
 
 # ----------------------------------------------------------------------------------------- communities
