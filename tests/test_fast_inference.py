@@ -588,8 +588,12 @@ def test_auto_picks_the_fastest_close_path(
     assert float(np.abs(emb - torch_embeddings).max()) > 1e-5  # really int8
     assert min_cosine(emb, torch_embeddings) >= 0.98
     stored = json.loads((exported_folder / (INT8_FILE + ".sentencekit.json")).read_text())["probe"]
-    ((key, result),) = stored.items()  # the check ran once and was kept, for this runtime and CPU
-    assert key.startswith("onnx int8; onnxruntime ") and key.endswith("; avx512_vnni")
+    # the check ran once and was kept, for this runtime and CPU (beside results other tests kept)
+    (result,) = [
+        v
+        for k, v in stored.items()
+        if k.startswith("onnx int8; onnxruntime ") and k.endswith("; avx512_vnni")
+    ]
     assert result["min_cosine"] >= probe.PROBE_MIN_COSINE
 
     machine(int8=False, bf16=True)
