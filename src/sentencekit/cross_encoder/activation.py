@@ -13,9 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-__all__ = ["activation_path", "default_activation", "describe_scores", "resolve_activation"]
+__all__ = [
+    "activation_path",
+    "apply_activation",
+    "default_activation",
+    "describe_scores",
+    "resolve_activation",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +73,21 @@ def describe_scores(fn: Callable[..., Any] | None, num_labels: int, apply_softma
     if isinstance(fn, nn.Tanh):
         return "scores in [-1, 1] (tanh of the logits)"
     return f"logits passed through {activation_path(fn)}"
+
+
+def apply_activation(
+    logits: Tensor, fn: Callable[[Tensor], Tensor] | None, num_labels: int, softmax: bool
+) -> Tensor:
+    """Turn ``predict``'s logits into its scores: ``fn``, then a softmax over labels if asked.
+
+    Half-precision logits are widened to fp32 first; with one label the scores have shape ``(n,)``.
+    """
+    with torch.inference_mode():
+        if logits.is_floating_point() and torch.finfo(logits.dtype).bits < 32:
+            logits = logits.float()
+        scores = fn(logits) if fn is not None else logits
+        if num_labels == 1 and scores.ndim > 1:
+            scores = scores.squeeze(-1)
+        if softmax and scores.ndim > 1:
+            scores = torch.softmax(scores, dim=1)
+        return scores.clone()  # a normal tensor, usable outside inference mode

@@ -12,32 +12,29 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sentencekit import __version__
-from sentencekit.cross_encoder.activation import (
-    activation_path,
-    default_activation,
-    describe_scores,
-    resolve_activation,
-)
+from sentencekit.cross_encoder.activation import activation_path, apply_activation, describe_scores
 from sentencekit.cross_encoder.first_token import first_token_view, views_agree
-from sentencekit.cross_encoder.folder import FolderSettings, model_source, read_settings, write_settings
-from sentencekit.cross_encoder.inputs import as_documents, as_pair_list
+from sentencekit.cross_encoder.folder import model_source, read_settings
+from sentencekit.cross_encoder.inputs import as_pair_list
+from sentencekit.cross_encoder.loading import (
+    accepts_token_types,
+    attach_backend,
+    load_transformer,
+    resolve_folder,
+    settings_in_use,
+)
+from sentencekit.cross_encoder.ranking import rank_documents
+from sentencekit.cross_encoder.saving import save_model
 from sentencekit.cross_encoder.scoring import ScorePlan, score_pairs
 from sentencekit.encoding.gpu import default_device
-from sentencekit.errors import InvalidInputError
 from sentencekit.hub_upload import push_to_hub
 from sentencekit.model_card import CrossEncoderModelCardData, checked_card_data
 from sentencekit.model_methods import SharedMethods
-from sentencekit.registry import expand_model_name
 from sentencekit.training.fit import fit_cross_encoder
-from sentencekit.training.model_card import write_model_card
 
 __all__ = ["CrossEncoder"]
 
 logger = logging.getLogger(__name__)
-
-# Bare names are cross-encoders of this organisation on the Hub, as in the reference.
-_DEFAULT_ORGANIZATION = "cross-encoder"
 
 
 class CrossEncoder(SharedMethods, nn.Module):
@@ -120,62 +117,42 @@ class CrossEncoder(SharedMethods, nn.Module):
             raise ValueError("Pass tokenizer_kwargs or processor_kwargs (its reference v6 name), not both.")
         if num_labels is not None and num_labels < 1:
             raise ValueError(f"num_labels must be a positive integer, got {num_labels}.")
-        import transformers
-
-        folder = _resolve(model_name_or_path, cache_folder, revision, token, local_files_only)
-        source = model_source(folder)
-        common: dict[str, Any] = {"trust_remote_code": trust_remote_code, "cache_dir": cache_folder}
-        config_args = dict(config_kwargs or {})
-        if num_labels is not None:
-            config_args["num_labels"] = num_labels
-        self.config = transformers.AutoConfig.from_pretrained(str(source), **common, **config_args)
-        self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            str(source), config=self.config, **common, **(model_kwargs or {})
+        folder = resolve_folder(model_name_or_path, cache_folder, revision, token, local_files_only)
+        self.config, self.model, self.tokenizer = load_transformer(
+            model_source(folder),
+            trust_remote_code=trust_remote_code,
+            cache_folder=cache_folder,
+            num_labels=num_labels,
+            max_length=max_length,
+            model_kwargs=model_kwargs,
+            tokenizer_kwargs=tokenizer_kwargs or processor_kwargs,
+            config_kwargs=config_kwargs,
         )
-        tokenizer_args = dict(tokenizer_kwargs or processor_kwargs or {})
-        if max_length is not None:
-            tokenizer_args["model_max_length"] = max_length
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(source), **common, **tokenizer_args)
-        if "model_max_length" not in tokenizer_args:
-            positions = getattr(self.config, "max_position_embeddings", None)
-            if isinstance(positions, int) and positions > 0:
-                self.tokenizer.model_max_length = min(self.tokenizer.model_max_length, positions)
         self.max_length = int(self.tokenizer.model_max_length)
 
-        settings = read_settings(folder, self.config)
-        self.prompts: dict[str, str] = {**settings.prompts, **(prompts or {})}
-        self.default_prompt_name = default_prompt_name or settings.default_prompt_name
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts "
-                f"{sorted(self.prompts)}."
-            )
-        if activation_fn is None and settings.activation_fn:
-            activation_fn = resolve_activation(settings.activation_fn, trust_remote_code=trust_remote_code)
-        self.activation_fn = (
-            activation_fn if activation_fn is not None else default_activation(self.num_labels)
+        self.prompts, self.default_prompt_name, self.activation_fn = settings_in_use(
+            read_settings(folder, self.config),
+            prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            activation_fn=activation_fn,
+            num_labels=self.num_labels,
+            trust_remote_code=trust_remote_code,
         )
         self.model_id = str(model_name_or_path)
-        forward_inputs = set(inspect.signature(self.model.forward).parameters)
-        self._with_token_types = "token_type_ids" in forward_inputs and "token_type_ids" in getattr(
-            self.tokenizer, "model_input_names", ["token_type_ids"]
-        )
+        self._with_token_types = accepts_token_types(self.model, self.tokenizer)
         self._first_token_ok: bool | None = None  # checked on first use (see first_token.py)
         self.to(device or default_device())
         self.eval()
-        from sentencekit.backends.onnx_scorer import attach_scorer
-
-        inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self._with_token_types else [])
         # which backend and path run, e.g. ("onnx", "onnx fp32"); the scorer is None on the torch path
-        self.backend, self.inference_path, self._onnx_scorer = attach_scorer(
-            backend_plan, self.model, inputs, folder, str(self.device)
+        self.backend, self.inference_path, self._onnx_scorer = attach_backend(
+            backend_plan,
+            self.model,
+            self.tokenizer,
+            self.max_length,
+            folder,
+            self._with_token_types,
+            str(self.device),
         )
-        if backend_plan.backend == "auto" and self.backend == "onnx":  # on the CPU, the exact graph in place
-            from sentencekit.backends.fast_scorer import choose_fast_scorer
-
-            fast = choose_fast_scorer(self.model, self.tokenizer, self.max_length, folder, inputs)
-            if fast is not None:
-                self.backend, self.inference_path, self._onnx_scorer = fast
         logger.info("Loaded cross-encoder %s: predict() returns %s.", self.model_id, self.score_description)
 
     # --- properties ---------------------------------------------------------------------------------------
@@ -303,16 +280,8 @@ class CrossEncoder(SharedMethods, nn.Module):
     def _activate(
         self, logits: Tensor, activation_fn: Callable[[Tensor], Tensor] | None, softmax: bool
     ) -> Tensor:
-        with torch.inference_mode():
-            if logits.is_floating_point() and torch.finfo(logits.dtype).bits < 32:
-                logits = logits.float()
-            fn = activation_fn if activation_fn is not None else self.activation_fn
-            scores = fn(logits) if fn is not None else logits
-            if self.num_labels == 1 and scores.ndim > 1:
-                scores = scores.squeeze(-1)
-            if softmax and scores.ndim > 1:
-                scores = torch.softmax(scores, dim=1)
-            return scores.clone()  # a normal tensor, usable outside inference mode
+        fn = activation_fn if activation_fn is not None else self.activation_fn
+        return apply_activation(logits, fn, self.num_labels, softmax)
 
     def _scoring_model(self) -> Any:
         """The ONNX scorer when it may run, else the model (or its first-token view when that agrees)."""
@@ -358,33 +327,18 @@ class CrossEncoder(SharedMethods, nn.Module):
             ValueError: If the model has more than one label (use :meth:`predict`).
             InvalidInputError: For a non-string query or document, or a negative ``top_k``.
         """
-        if self.num_labels != 1:
-            raise ValueError(
-                f"rank() needs a model with one label; this one has {self.num_labels}. Use predict() on "
-                "(query, document) pairs and pick the label you need."
-            )
-        docs = as_documents(query, documents)
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-            raise InvalidInputError(f"top_k must be None or a non-negative integer, got {top_k!r}.")
-        if not docs:
-            return []
-        scores = self.predict(
-            [(query, doc) for doc in docs],
+        return rank_documents(
+            self,
+            query,
+            documents,
+            top_k=top_k,
+            return_documents=return_documents,
             batch_size=batch_size,
             show_progress_bar=show_progress_bar,
             activation_fn=activation_fn,
-            convert_to_tensor=True,
             prompt_name=prompt_name,
             prompt=prompt,
-        ).tolist()
-        order = sorted(range(len(docs)), key=lambda i: -scores[i])  # stable: ties keep the input order
-        results: list[dict[str, Any]] = []
-        for i in order[:top_k]:
-            hit: dict[str, Any] = {"corpus_id": i, "score": scores[i]}
-            if return_documents:
-                hit["text"] = docs[i]
-            results.append(hit)
-        return results
+        )
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is not None:
@@ -404,32 +358,7 @@ class CrossEncoder(SharedMethods, nn.Module):
         The activation is recorded by its class path; an activation that is not a ``torch.nn.Module``
         instance cannot be restored from a path, so loading falls back to the default and a warning says so.
         """
-        import transformers
-
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(folder), safe_serialization=safe_serialization)
-        self.tokenizer.save_pretrained(str(folder))
-        fn = self.activation_fn
-        if fn is not None and not isinstance(fn, nn.Module):
-            logger.warning(
-                "The activation %r is not a torch.nn.Module; it is saved by name but will not be restored on "
-                "load. Use a module such as torch.nn.Sigmoid().",
-                fn,
-            )
-        settings = FolderSettings(
-            activation_fn=activation_path(fn) if fn is not None else activation_path(nn.Identity()),
-            prompts=dict(self.prompts),
-            default_prompt_name=self.default_prompt_name,
-        )
-        versions = {
-            "sentencekit": __version__,
-            "transformers": transformers.__version__,
-            "pytorch": torch.__version__,
-        }
-        write_settings(folder, settings, versions)
-        write_model_card(self, folder)  # README.md, for a model trained here or with card data
-        logger.info("Saved cross-encoder to %s (scores: %s)", folder, self.score_description)
+        save_model(self, path, safe_serialization=safe_serialization)
 
     def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
         """Alias of :meth:`save`."""
@@ -445,20 +374,3 @@ class CrossEncoder(SharedMethods, nn.Module):
             f"activation_fn={activation_path(self.activation_fn) if self.activation_fn else None}: "
             f"{self.score_description})"
         )
-
-
-def _resolve(
-    name: str | Path,
-    cache_folder: str | None,
-    revision: str | None,
-    token: bool | str | None,
-    local_only: bool,
-) -> Path:
-    from sentencekit.hub import resolve_model_path
-
-    text = str(name)
-    if not Path(text).expanduser().exists() and "/" not in text and "\\" not in text and text.strip():
-        text = expand_model_name(text, organization=_DEFAULT_ORGANIZATION)
-    return resolve_model_path(
-        text, revision=revision, token=token, cache_folder=cache_folder, local_files_only=local_only
-    )
