@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -84,9 +84,26 @@ class EmbedderMethods:
     truncate_dim: int | None
     modules: Any
 
-    def get_sentence_embedding_dimension(self) -> int | None:  # pragma: no cover - defined by the facade
-        """Width of the vectors ``encode`` returns (the facade's own method)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # nn.Sequential's, in the model class
+
+        def __iter__(self) -> Iterator[nn.Module]: ...
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Width of the vectors ``encode`` returns (after ``truncate_dim``)."""
+        from sentencekit.modules import Transformer
+
+        dim = None
+        for module in reversed(list(self)):
+            get_dim = getattr(module, "get_sentence_embedding_dimension", None)
+            if get_dim is not None:
+                dim = int(get_dim())
+                break
+            if isinstance(module, Transformer):
+                dim = module.get_word_embedding_dimension()
+                break
+        if dim is not None and self.truncate_dim is not None:
+            return min(dim, self.truncate_dim)
+        return dim
 
     def get_embedding_dimension(self) -> int | None:
         """Width of the vectors ``encode`` returns (v6 name of :meth:`get_sentence_embedding_dimension`)."""

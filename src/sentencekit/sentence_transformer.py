@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,27 +9,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sentencekit import __version__
 from sentencekit.encoding import pool as process_pool
 from sentencekit.encoding.gpu import autocast_dtype, default_device
-from sentencekit.encoding.inputs import as_text_list
+from sentencekit.encoding.inputs import as_text_list, check_encode_options, reject_unknown_kwargs
 from sentencekit.encoding.loop import EncodePlan, run_encode
 from sentencekit.encoding.outputs import convert_embeddings
 from sentencekit.hub_upload import push_to_hub
-from sentencekit.loading import ModelSettings, load_modules, load_settings, mean_pooled_modules, save_folder
+from sentencekit.loading import ModelSettings, load_modules, load_settings, mean_pooled_modules
 from sentencekit.model_card import SentenceTransformerModelCardData, checked_card_data
 from sentencekit.model_methods import EmbedderMethods, SharedMethods
-from sentencekit.modules import InputModule, Module, Router, Transformer
+from sentencekit.model_prompts import PromptMethods
+from sentencekit.model_saving import SavingMethods
+from sentencekit.modules import InputModule, Router, Transformer
 from sentencekit.modules.input_module import DEFAULT_BATCH_SIZE
-from sentencekit.modules.router import routed_modules
 from sentencekit.prompts import PromptResolver
 from sentencekit.training.fit import fit_sentence_transformer
-from sentencekit.training.model_card import write_model_card
-from sentencekit.types import OutputValue, Precision, SimilarityFunction
+from sentencekit.types import SimilarityFunction
 
 __all__ = ["SentenceTransformer"]
-
-logger = logging.getLogger(__name__)
 
 
 def _open_cache(spec: Any) -> Any:
@@ -39,7 +35,7 @@ def _open_cache(spec: Any) -> Any:
     return open_cache(spec)
 
 
-class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
+class SentenceTransformer(PromptMethods, SavingMethods, EmbedderMethods, SharedMethods, nn.Sequential):
     """Maps texts to dense vectors; a drop-in replacement for ``sentence_transformers.SentenceTransformer``.
 
     Args:
@@ -225,21 +221,6 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
     def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
         self._similarity_fn_name = str(SimilarityFunction.parse(value))
 
-    def get_sentence_embedding_dimension(self) -> int | None:
-        """Width of the vectors ``encode`` returns (after ``truncate_dim``)."""
-        dim = None
-        for module in reversed(list(self)):
-            get_dim = getattr(module, "get_sentence_embedding_dimension", None)
-            if get_dim is not None:
-                dim = int(get_dim())
-                break
-            if isinstance(module, Transformer):
-                dim = module.get_word_embedding_dimension()
-                break
-        if dim is not None and self.truncate_dim is not None:
-            return min(dim, self.truncate_dim)
-        return dim
-
     # --- encoding -----------------------------------------------------------------------------------------
 
     def tokenize(self, texts: list[str], task: str | None = None) -> dict[str, Tensor]:
@@ -305,20 +286,10 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
         """
         if "inputs" in kwargs and sentences is None:  # the reference's v6 name for the first argument
             sentences = kwargs.pop("inputs")
-        if kwargs:
-            import inspect
-
-            valid = sorted(p for p in inspect.signature(self.encode).parameters if p != "kwargs")
-            raise ValueError(f"encode() got unknown keyword arguments {sorted(kwargs)}; valid ones: {valid}.")
+        reject_unknown_kwargs(kwargs, self.encode)
         texts, single = as_text_list(sentences)
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-        precision = str(Precision.parse(precision))
-        if output_value is not None:
-            output_value = str(OutputValue.parse(output_value))
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
-        if truncate_dim is not None and truncate_dim <= 0:
-            raise ValueError(f"truncate_dim must be a positive integer, got {truncate_dim}.")
+        precision, output_value = check_encode_options(batch_size, precision, output_value, truncate_dim)
         prompt = self._resolve_prompt(prompt, prompt_name)
         if show_progress_bar is None:
             show_progress_bar = sys.stderr.isatty()
@@ -370,54 +341,6 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
             return p.dtype
         return torch.float32
 
-    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> Any:
-        """Encode search queries, with the model's query prompt (from its config or the model registry)."""
-        return self._encode_role("query", sentences, kwargs)
-
-    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> Any:
-        """Encode documents to search over, with the model's document prompt when it has one."""
-        return self._encode_role("document", sentences, kwargs)
-
-    def _encode_role(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
-        if "prompt" not in kwargs and "prompt_name" not in kwargs:
-            kwargs["prompt"] = self._prompt_resolver.prompt_for(role, self.prompts)
-        kwargs.setdefault("task", role)  # a Router's route for the role
-        return self.encode(sentences, **kwargs)
-
-    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        """The prompt text for this call; ``""`` means "explicitly none", ``None`` means "none given"."""
-        if prompt is not None:
-            if prompt_name is not None:
-                logger.warning(
-                    "Both prompt and prompt_name were given; using prompt and ignoring prompt_name."
-                )
-            return prompt
-        name = prompt_name if prompt_name is not None else self.default_prompt_name
-        if name is None:
-            self._prompt_resolver.warn_if_prompt_needed(self.prompts)
-            return None
-        if name not in self.prompts:
-            raise ValueError(
-                f"Prompt name {name!r} not found; the model's prompts are {sorted(self.prompts)}."
-            )
-        return self.prompts[name]
-
-    def _reader(self, task: str | None) -> nn.Module | None:
-        """The module reading the texts of ``task``: the first, or the first of a leading Router's route."""
-        modules = routed_modules(list(self), task)
-        return modules[0] if modules else None
-
-    def _prompt_length(self, prompt: str | None, task: str | None = None) -> int:
-        if not prompt:
-            return 0
-        key = (task, prompt)  # a Router's routes may tokenize the prompt differently
-        if key not in self._prompt_lengths:
-            reader = self._reader(task)
-            if not isinstance(reader, InputModule):
-                raise TypeError(f"The first module must read text, found {type(reader).__name__}.")
-            self._prompt_lengths[key] = reader.prompt_length(prompt)
-        return self._prompt_lengths[key]
-
     # --- similarity ---------------------------------------------------------------------------------------
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
@@ -432,38 +355,7 @@ class SentenceTransformer(EmbedderMethods, SharedMethods, nn.Sequential):
 
         return similarity_fn(self.similarity_fn_name, pairwise=True)(embeddings1, embeddings2)
 
-    # --- saving -------------------------------------------------------------------------------------------
-
-    def save(self, path: str | Path, safe_serialization: bool = True) -> None:
-        """Write the model in the legacy sentence-transformers layout, which every reference version loads."""
-        import transformers
-
-        versions = {
-            "sentencekit": __version__,
-            "transformers": transformers.__version__,
-            "pytorch": torch.__version__,
-        }
-        modules: list[Module] = [m for m in self if isinstance(m, Module)]
-        if len(modules) != len(self):
-            raise TypeError("Only sentencekit modules can be saved; this model holds other nn.Modules.")
-        save_folder(Path(path), modules, self._settings(), versions)
-        write_model_card(self, path)  # README.md, for a model trained here or with card data
-        logger.info("Saved model to %s", path)
-
-    def _settings(self) -> ModelSettings:
-        """What ``config_sentence_transformers.json`` records about this model."""
-        return ModelSettings(
-            prompts=dict(self.prompts),
-            default_prompt_name=self.default_prompt_name,
-            similarity_fn_name=self._similarity_fn_name,
-            truncate_dim=self.truncate_dim,
-        )
-
     _plain_folder_modules = staticmethod(mean_pooled_modules)  # a folder without modules.json
-
-    def save_pretrained(self, path: str | Path, safe_serialization: bool = True) -> None:
-        """Alias of :meth:`save`."""
-        self.save(path, safe_serialization=safe_serialization)
 
     fit = fit_sentence_transformer  # the reference's classic training API, see sentencekit.training.fit
     old_fit = fit_sentence_transformer  # the reference 6.x's name for the same API

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sentencekit.errors import InvalidInputError
+from sentencekit.types import OutputValue, Precision
 
-__all__ = ["as_text_list"]
+__all__ = ["as_text_list", "check_encode_options", "reject_unknown_kwargs"]
 
 
 def _describe(value: Any) -> str:
@@ -42,3 +43,35 @@ def as_text_list(inputs: Any, caller: str = "encode()") -> tuple[list[str], bool
                 "or a flat list of strings; convert or drop that element (e.g. str(x), or filter out None)."
             )
     return texts, False
+
+
+def reject_unknown_kwargs(kwargs: dict[str, Any], encode: Callable[..., Any]) -> None:
+    """Raise for any keyword argument left in ``kwargs``, listing the parameters of ``encode`` as valid ones.
+
+    Raises:
+        ValueError: When ``kwargs`` is not empty.
+    """
+    if kwargs:
+        import inspect
+
+        valid = sorted(p for p in inspect.signature(encode).parameters if p != "kwargs")
+        raise ValueError(f"encode() got unknown keyword arguments {sorted(kwargs)}; valid ones: {valid}.")
+
+
+def check_encode_options(
+    batch_size: int | None, precision: str, output_value: str | None, truncate_dim: int | None
+) -> tuple[str, str | None]:
+    """Check ``encode``'s numeric options and return ``(precision, output_value)`` as their canonical names.
+
+    Raises:
+        ValueError: For a ``batch_size`` or ``truncate_dim`` that is not a positive integer, or an unknown
+            ``precision`` or ``output_value``.
+    """
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+    precision = str(Precision.parse(precision))
+    if output_value is not None:
+        output_value = str(OutputValue.parse(output_value))
+    if truncate_dim is not None and truncate_dim <= 0:
+        raise ValueError(f"truncate_dim must be a positive integer, got {truncate_dim}.")
+    return precision, output_value
