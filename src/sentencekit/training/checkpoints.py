@@ -26,6 +26,7 @@ __all__ = [
     "checkpoint_folders",
     "latest_checkpoint",
     "load_model_weights",
+    "loss_extra_state",
     "read_training_state",
     "rng_state",
     "save_checkpoint",
@@ -119,6 +120,12 @@ def load_model_weights(model: nn.Module, folder: str | Path) -> None:
     """Copy the weights of the model saved in ``folder`` into ``model`` (same architecture)."""
     saved = type(model)(str(folder), device="cpu")
     model.load_state_dict(saved.state_dict())
+
+
+def loss_extra_state(loss: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The entries of a loss's state dict that are not the model's (a classifier head, ...)."""
+    model_tensors = {t.data_ptr() for t in model.state_dict().values()}
+    return {k: v for k, v in loss.state_dict().items() if v.data_ptr() not in model_tensors}
 
 
 def rng_state() -> dict[str, Any]:

@@ -5,6 +5,9 @@ classifier, ...). Each optimizer step adds up the gradients of ``gradient_accumu
 their global norm, steps the optimizer (through a loss scaler under fp16) and then the learning-rate
 schedule. Evaluation, best-model saving and checkpoints happen on optimizer-step boundaries, so a checkpoint
 never splits an accumulation group and resuming from one continues the same sequence of steps.
+
+The optimizer's parameter groups and options come from :mod:`sentencekit.training.optimizer`
+(:func:`parameter_groups` and :func:`optimizer_options` are re-exported here).
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ import contextlib
 import logging
 import math
 import random
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 from sentencekit.training.checkpoints import (
     load_model_weights,
+    loss_extra_state,
     read_training_state,
     rng_state,
     save_checkpoint,
@@ -35,6 +38,7 @@ from sentencekit.training.checkpoints import (
 from sentencekit.training.collate import to_device
 from sentencekit.training.evaluation import EvaluationRunner, scalar_loss
 from sentencekit.training.model_card import TrainingRecord
+from sentencekit.training.optimizer import optimizer_options, parameter_groups
 from sentencekit.training.schedules import build_scheduler
 from sentencekit.training.settings import LoopSettings
 from sentencekit.training.state import TrainingState
@@ -43,9 +47,6 @@ from sentencekit.training.streams import BatchStream, epoch_order
 __all__ = ["Objective", "TrainingLoop", "parameter_groups"]
 
 logger = logging.getLogger(__name__)
-
-# Parameters whose names contain one of these get no weight decay (biases and normalization weights).
-_NO_DECAY = ("bias", "LayerNorm", "layernorm", "layer_norm")
 
 
 @dataclass
@@ -61,87 +62,6 @@ class Objective:
     name: str
     stream: BatchStream
     loss: nn.Module
-
-
-def parameter_groups(
-    model: nn.Module,
-    losses: Sequence[nn.Module],
-    weight_decay: float,
-    learning_rates: Mapping[str, float] | None = None,
-) -> list[dict[str, Any]]:
-    """Trainable parameters of the model and the losses (each once), with and without weight decay.
-
-    ``learning_rates`` (``{regex: lr}``) gives the parameters whose name matches a pattern (``re.search``;
-    the first matching pattern wins) their own groups at that rate. Names are the model's parameter names
-    after ``model.`` (``model.0.auto_model.embeddings...``, ``model.0.sub_modules.query.0.weight``), as the
-    reference's trainer sees them through the loss; a loss's own parameters are ``loss_0...``.
-
-    Raises:
-        ValueError: For a pattern that matches no trainable parameter.
-    """
-    holder = nn.ModuleDict({"model": model, **{f"loss_{i}": loss for i, loss in enumerate(losses)}})
-    patterns = [(re.compile(pattern), float(lr)) for pattern, lr in (learning_rates or {}).items()]
-    groups: dict[tuple[float | None, bool], list[nn.Parameter]] = {}
-    for name, parameter in holder.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        lr = next((rate for pattern, rate in patterns if pattern.search(name)), None)
-        decays = not any(part in name for part in _NO_DECAY)
-        groups.setdefault((lr, decays), []).append(parameter)
-    unused = [p.pattern for p, _ in patterns if not any(p.search(n) for n, _ in holder.named_parameters())]
-    if unused:
-        raise ValueError(
-            f"learning_rate_mapping patterns {unused} match no parameter; names look like "
-            f"{[n for n, _ in holder.named_parameters()][:3]}."
-        )
-    out: list[dict[str, Any]] = []
-    for lr in [None, *dict.fromkeys(rate for _, rate in patterns)]:
-        for decays in (True, False):
-            group: dict[str, Any] = {
-                "params": groups.get((lr, decays), []),
-                "weight_decay": weight_decay if decays else 0.0,
-            }
-            if lr is not None:
-                group["lr"] = lr
-            if lr is None or group["params"]:  # the two default groups always, the others when used
-                out.append(group)
-    return out
-
-
-# Optimizers whose fused kernel (one pass over all parameters, on CPU and CUDA) is used by default.
-_FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
-
-
-def optimizer_options(
-    optimizer_class: type[torch.optim.Optimizer],
-    options: Any,
-    groups: Sequence[dict[str, Any]],
-) -> dict[str, Any]:
-    """The optimizer's keyword arguments: ``options``, plus ``fused=True`` for Adam/AdamW where it applies.
-
-    The fused kernel does the same update as torch's default per-tensor loop (to float rounding) in one pass
-    over the parameters, several times faster on CPU (docs/training.md gives the effect on a whole run). It is
-    added only when ``options`` choose neither ``fused`` nor ``foreach`` and every parameter is a floating
-    point tensor on the CPU or a CUDA device.
-    """
-    chosen = dict(options)
-    if optimizer_class not in _FUSABLE or "fused" in chosen or "foreach" in chosen:
-        return chosen
-    parameters = [p for group in groups for p in group["params"]]
-    devices = {p.device for p in parameters}
-    if (
-        len(devices) == 1
-        and next(iter(devices)).type in ("cpu", "cuda")
-        and all(p.is_floating_point() for p in parameters)
-    ):
-        chosen["fused"] = True
-    return chosen
-
-
-def _extra_state(loss: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The entries of a loss's state dict that are not the model's (a classifier head, ...)."""
-    model_tensors = {t.data_ptr() for t in model.state_dict().values()}
-    return {k: v for k, v in loss.state_dict().items() if v.data_ptr() not in model_tensors}
 
 
 class TrainingLoop:
@@ -390,7 +310,7 @@ class TrainingLoop:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "losses": [_extra_state(loss, self.model) for loss in self._losses],
+            "losses": [loss_extra_state(loss, self.model) for loss in self._losses],
             "streams": [o.stream.position() for o in self.objectives],
             "epoch_lengths": self._epoch_lengths,
             "rng": rng_state(),
