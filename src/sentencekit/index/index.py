@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,7 +13,9 @@ import numpy as np
 from sentencekit.errors import InvalidInputError
 from sentencekit.index.backends import make_backend
 from sentencekit.index.config import Backend, IndexConfig, Metric
-from sentencekit.index.storage import read_items, read_version, write_items, write_version
+from sentencekit.index.filters import MetadataFilter, matches
+from sentencekit.index.inputs import as_matrix, check_metadata
+from sentencekit.index.persistence import load_index, save_index
 
 __all__ = ["Hit", "Index", "MetadataFilter"]
 
@@ -22,8 +23,6 @@ logger = logging.getLogger(__name__)
 
 Hit = dict[str, Any]
 ItemId = int | str
-# a predicate over an item's metadata, or fields that must all be equal
-MetadataFilter = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
 
 # An approximate backend is asked for k / (fraction of rows that may match) * this many candidates ...
 _OVERFETCH = 2
@@ -37,35 +36,6 @@ class _Encoder(Protocol):
     def encode(self, sentences: list[str], **kwargs: Any) -> Any: ...
 
     def get_sentence_embedding_dimension(self) -> int | None: ...
-
-
-def _as_matrix(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor
-        x = x.detach().float().cpu().numpy()
-    try:
-        array = np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be texts or a (n, dim) array of numbers ({exc}).") from exc
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        raise InvalidInputError(
-            f"{name} must be a (n, dim) array or a single (dim,) vector, got {array.shape}."
-        )
-    if not np.isfinite(array).all():
-        raise InvalidInputError(f"{name} contains NaN or infinite values; drop those rows or re-encode them.")
-    return np.ascontiguousarray(array)
-
-
-def _matches(filter_: MetadataFilter) -> Callable[[Mapping[str, Any] | None], bool]:
-    if callable(filter_):
-        return lambda meta: bool(filter_(meta or {}))
-    if isinstance(filter_, Mapping):
-        wanted = dict(filter_)
-        return lambda meta: meta is not None and all(k in meta and meta[k] == v for k, v in wanted.items())
-    raise InvalidInputError(
-        f"filter must be a callable taking the metadata dict or a dict of fields to match, got {filter_!r}."
-    )
 
 
 class Index:
@@ -150,9 +120,9 @@ class Index:
                     f"{name} are texts but this index has no model; create it with Index(model) or pass "
                     "vectors."
                 )
-            vectors = _as_matrix(self.model.encode(list(items)), name)
+            vectors = as_matrix(self.model.encode(list(items)), name)
         else:
-            vectors = _as_matrix(items, name)
+            vectors = as_matrix(items, name)
         if vectors.shape[1] != self.config.dim:
             raise InvalidInputError(
                 f"{name} have dimension {vectors.shape[1]} but the index holds {self.config.dim}-dim "
@@ -189,7 +159,7 @@ class Index:
         vectors = self._embed(items, "items")
         n = len(vectors)
         new_ids = self._check_ids(ids, n)
-        meta = self._check_metadata(metadata, n)
+        meta = check_metadata(metadata, n)
         start = len(self._ids)
         self._vectors = np.concatenate([self._vectors, vectors]) if start else vectors
         self._alive = np.concatenate([self._alive, np.ones(n, dtype=bool)])
@@ -218,25 +188,6 @@ class Index:
                 "replace them."
             )
         return ids
-
-    @staticmethod
-    def _check_metadata(
-        metadata: Sequence[Mapping[str, Any] | None] | None, n: int
-    ) -> list[dict[str, Any] | None]:
-        if metadata is None:
-            return [None] * n
-        metadata = list(metadata)
-        if len(metadata) != n:
-            raise InvalidInputError(f"Got {len(metadata)} metadata entries for {n} items; pass one per item.")
-        out: list[dict[str, Any] | None] = []
-        for entry in metadata:
-            if entry is not None and not isinstance(entry, Mapping):
-                raise InvalidInputError(f"Metadata entries must be dicts or None, got {entry!r}.")
-            try:
-                out.append(None if entry is None else json.loads(json.dumps(dict(entry))))
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"Metadata must be JSON-serializable: {exc}.") from exc
-        return out
 
     def delete(self, ids: Iterable[ItemId]) -> int:
         """Delete items by id; they stop matching at once and are dropped from disk on the next save.
@@ -286,7 +237,7 @@ class Index:
         q = self._embed(queries, "queries")
         allowed = self._alive
         if filter is not None:
-            match = _matches(filter)
+            match = matches(filter)
             allowed = self._alive.copy()
             allowed[allowed] = [match(self._metadata[r]) for r in np.flatnonzero(allowed)]
         n_allowed = int(allowed.sum())
@@ -350,43 +301,13 @@ class Index:
 
     # ---------------------------------------------------------------------------------- persistence
 
-    def _compact(self) -> None:
-        if self._alive.all():
-            return
-        keep = np.flatnonzero(self._alive)
-        logger.info("Compacting the index: dropping %d deleted rows", len(self._alive) - len(keep))
-        self._vectors = np.ascontiguousarray(self._vectors[keep])
-        self._ids = [self._ids[r] for r in keep]
-        self._metadata = [self._metadata[r] for r in keep]
-        self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
-        self._alive = np.ones(len(keep), dtype=bool)
-        self._backend.reset()
-
     def save(self, path: str | Path) -> None:
         """Save the index to the folder ``path`` atomically, replacing any index saved there before.
 
         Deleted items are dropped first (an approximate structure is then rebuilt). A process killed during
         the save leaves the previous index intact and loadable (see :mod:`sentencekit.index.storage`).
         """
-        self._compact()
-        if len(self._vectors):
-            self._backend.sync(self._vectors)
-
-        def write_files(folder: Path) -> list[str]:
-            np.save(folder / "vectors.npy", self._vectors)
-            return [
-                "vectors.npy",
-                write_items(folder, self._ids, self._metadata),
-                *self._backend.save(folder),
-            ]
-
-        manifest = {
-            "config": self.config.to_dict(),
-            "count": len(self),
-            "model_name": self.model_name,
-            "backend_state": self._backend.state(),
-        }
-        write_version(Path(path), manifest, write_files)
+        save_index(self, path)
 
     @classmethod
     def load(cls, path: str | Path, model: _Encoder | None = None) -> Index:
@@ -401,25 +322,7 @@ class Index:
             IndexCorruptedError: If a file is missing or damaged; the message names it.
 
         """
-        folder, manifest = read_version(Path(path))
-        config = IndexConfig(**manifest["config"])
-        settings = config.to_dict()
-        del settings["dim"]
-        index = cls(config.dim, **settings, model_name=manifest.get("model_name"))  # type: ignore[arg-type]
-        if model is not None:
-            if model.get_sentence_embedding_dimension() not in (None, config.dim):
-                raise InvalidInputError(
-                    f"The model's dimension {model.get_sentence_embedding_dimension()} does not match the "
-                    f"index's {config.dim}; load it with the model it was built with."
-                )
-            index.model = model
-        index._vectors = np.ascontiguousarray(np.load(folder / "vectors.npy"), dtype=np.float32)
-        index._ids, index._metadata = read_items(folder)
-        index._rows = {item_id: row for row, item_id in enumerate(index._ids)}
-        index._alive = np.ones(len(index._ids), dtype=bool)
-        index._next_id = max((i + 1 for i in index._ids if isinstance(i, int)), default=0)
-        index._backend.load(folder, manifest["backend_state"])
-        return index
+        return load_index(cls, path, model)
 
     def info(self) -> dict[str, Any]:
         """Backend, metric, dimension, counts, memory in bytes and the effective parameters."""
