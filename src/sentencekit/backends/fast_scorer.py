@@ -63,7 +63,8 @@ class _HalfSession:
         view = first_token_view(model)
         shortcut = view is not None and views_agree(model, view, torch.device("cpu"))
         half = copy.deepcopy(model).to(torch.bfloat16).eval()
-        self.model = (first_token_view(half) if shortcut else None) or half
+        half_view = first_token_view(half) if shortcut else None
+        self.model = half_view if half_view is not None else half
         self._names = list(input_names)
 
     def get_inputs(self) -> list[SimpleNamespace]:

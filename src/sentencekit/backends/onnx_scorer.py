@@ -155,9 +155,14 @@ def attach_scorer(
     """
     from sentencekit.backends.onnx_export import find_or_export
 
-    source = classifier_source(model, input_names)
     if plan.backend == "torch":
         return "torch", torch_path(model), None
+    if plan.backend in (None, "auto"):
+        why_not = why_not_onnx(device, plan.torch_model_kwargs)
+        if why_not:
+            logger.info("Cross-encoder inference path: torch (%s)", why_not)
+            return "torch", torch_path(model), None
+    source = classifier_source(model, input_names)  # checks the first-token view: only when a file is used
     if plan.backend == "openvino":
         from sentencekit.backends.openvino import openvino_file
         from sentencekit.backends.openvino_scorer import OpenVinoScorer
@@ -174,10 +179,6 @@ def attach_scorer(
             model, path, plan.onnx_options.get("provider", _CPU), plan.onnx_options.get("num_threads")
         )
         return "onnx", scorer.inference_path, scorer
-    why_not = why_not_onnx(device, plan.torch_model_kwargs)
-    if why_not:
-        logger.info("Cross-encoder inference path: torch (%s)", why_not)
-        return "torch", torch_path(model), None
     try:
         scorer = OnnxScorer(model, find_or_export(source, folder, None, trust_unrecorded=False))
     except Exception as exc:  # any failure to export, check or open: torch is exact and always there
